@@ -1,0 +1,64 @@
+/** @bunkerd/plugin-api: what a plugin and the daemon's host agree on — plugin records,
+ *  the plugin graph, error kinds, and the MessagePort contract between workers. */
+
+// ── For plugin authors ──────────────────────────────────────────────────────────────
+export {
+  alreadyExists,
+  BunkerError,
+  Code,
+  type ErrorDetail,
+  failedPrecondition,
+  fromStatus,
+  grpcCode,
+  invalidArgument,
+  Kind,
+  kindOfCode,
+  notFound,
+  notImplemented,
+  toBunkerError,
+  unavailable,
+} from "./errors/kinds.ts";
+export {
+  definePlugin,
+  type EventPayload,
+  HOST,
+  type InitContext,
+  isSkip,
+  type Logger,
+  type Platform,
+  type PluginRecord,
+  PluginType,
+  type Publisher,
+  type ServiceOptions,
+  SkipPlugin,
+  skipPlugin,
+  uriOf,
+  workerOf,
+} from "./plugin.ts";
+export { methodPath, type ServiceHandlers, serviceRoutes } from "./rpc/handlers.ts";
+export type { CallContext, MethodKind, Route, Router, WireCallContext } from "./rpc/route.ts";
+
+// ── For the daemon's host ───────────────────────────────────────────────────────────
+export { missingRequired, orderPlugins } from "./graph.ts";
+export { decodeError, encodeError, isWireError, type WireError } from "./port/error-codec.ts";
+export { type CallHandler, type CallOptions, type IncomingCall, PortPeer, type PortLike } from "./port/peer.ts";
+export { createLogger, LOG_LEVELS, type LogLevel, type LogSettings } from "./runtime/log.ts";
+export {
+  type InitData,
+  type InitResult,
+  type PlannedPlugin,
+  type PluginModule,
+  PluginRuntime,
+  pluginProxy,
+  type RuntimeLinks,
+  type ServiceInfo,
+} from "./runtime/runtime.ts";
+export { serveWorker } from "./runtime/worker-main.ts";
+export {
+  type Conjunction,
+  type FieldLookup,
+  matchFilters,
+  parseFilter,
+  parseFilters,
+  recordLookup,
+} from "./filters/filters.ts";
