@@ -62,3 +62,4 @@ export {
   parseFilters,
   recordLookup,
 } from "./filters/filters.ts";
+export { requireNamespace, validateIdentifier, validateTopic } from "./identifiers.ts";

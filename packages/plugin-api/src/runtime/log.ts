@@ -38,13 +38,21 @@ export function createLogger(settings: LogSettings, fields: Record<string, strin
         log(obj) {
           const time = new Date().toISOString();
           const level = levelName(obj.level);
-          const msg = obj.args.map(fmtValue).join(" ");
+          // A trailing plain object holds structured fields, as logrus' WithFields does.
+          const args = [...obj.args];
+          const last = args[args.length - 1];
+          const extra =
+            last && typeof last === "object" && Object.getPrototypeOf(last) === Object.prototype
+              ? (args.pop() as Record<string, unknown>)
+              : {};
+          const msg = args.map(fmtValue).join(" ");
+          const all = { ...fields, ...extra };
           let line: string;
           if (settings.format === "json") {
-            line = JSON.stringify({ level, msg, time, ...fields });
+            line = JSON.stringify({ level, msg, time, ...all });
           } else {
-            const kv = Object.entries(fields)
-              .map(([k, v]) => ` ${k}=${JSON.stringify(v)}`)
+            const kv = Object.entries(all)
+              .map(([k, v]) => ` ${k}=${typeof v === "string" && /^[\w./:@-]+$/.test(v) ? v : JSON.stringify(v)}`)
               .join("");
             // containerd's logrus text format: time="…" level=info msg="…" key=value
             line = `time="${time}" level=${level} msg=${JSON.stringify(msg)}${kv}`;

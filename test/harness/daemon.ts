@@ -1,0 +1,158 @@
+/** Starts a real daemon for an end-to-end test, on a temporary root, state and sockets, and
+ *  tears it down: SIGTERM by pid (SIGKILL if it hangs), unmount anything left under the temp
+ *  dir, remove it. The same harness runs bunkerd or containerd, so a test can compare them. */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const BUNKERD = join(REPO, "bin/bunkerd");
+export const isRoot = process.getuid?.() === 0;
+export const hasBinary = (name: string) => Bun.which(name) !== null;
+
+export interface DaemonHandle {
+  kind: "bunkerd" | "containerd";
+  dir: string;
+  root: string;
+  state: string;
+  address: string;
+  ttrpcAddress: string;
+  configPath: string;
+  proc: Subprocess;
+  pid: number;
+  /** Everything the daemon wrote to stdout/stderr so far. */
+  log(): string;
+  /** Runs the Go ctr against this daemon. */
+  ctr(args: string[], opts?: { stdin?: Uint8Array; timeoutMs?: number }): Promise<RunResult>;
+  /** SIGTERM and wait; returns the exit code. Cleans the temp dir. Idempotent. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StartOptions {
+  /** Extra TOML appended to the generated config. */
+  extraConfig?: string;
+  /** Replace the generated config entirely (placeholders $DIR are replaced). */
+  config?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** Wait for `ctr version` to answer (default true). */
+  waitReady?: boolean;
+  timeoutMs?: number;
+}
+
+export async function run(cmd: string[], opts: { stdin?: Uint8Array; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+  const p = Bun.spawn(cmd, {
+    stdin: opts.stdin ?? "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...opts.env },
+  });
+  const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+export function ctrAt(address: string) {
+  return (args: string[], opts: { stdin?: Uint8Array; timeoutMs?: number } = {}) =>
+    run(["ctr", "--address", address, ...args], opts);
+}
+
+export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o: StartOptions = {}): Promise<DaemonHandle> {
+  const dir = mkdtempSync(`/tmp/${kind === "bunkerd" ? "bk" : "cd"}-`);
+  const root = join(dir, "root");
+  const state = join(dir, "state");
+  const address = join(dir, "d.sock");
+  const ttrpcAddress = `${address}.ttrpc`;
+  const configPath = join(dir, "config.toml");
+  const config =
+    o.config?.replaceAll("$DIR", dir) ??
+    [
+      "version = 2",
+      `root = "${root}"`,
+      `state = "${state}"`,
+      ...(kind === "containerd" ? ['disabled_plugins = ["io.containerd.grpc.v1.cri"]'] : []),
+      "[grpc]",
+      `  address = "${address}"`,
+      "[ttrpc]",
+      `  address = "${ttrpcAddress}"`,
+      o.extraConfig?.replaceAll("$DIR", dir) ?? "",
+    ].join("\n");
+  writeFileSync(configPath, config);
+  mkdirSync(root, { recursive: true });
+  const bin = kind === "bunkerd" ? [BUNKERD] : ["containerd"];
+  const logFile = join(dir, "daemon.log");
+  const proc = Bun.spawn([...bin, "--config", configPath, ...(o.args ?? [])], {
+    stdout: Bun.file(logFile),
+    stderr: Bun.file(logFile),
+    stdin: "ignore",
+    env: { ...process.env, ...o.env },
+  });
+  let stopped: Promise<number | null> | undefined;
+  const h: DaemonHandle = {
+    kind,
+    dir,
+    root,
+    state,
+    address,
+    ttrpcAddress,
+    configPath,
+    proc,
+    pid: proc.pid,
+    log: () => {
+      try {
+        return readFileSync(logFile, "utf8");
+      } catch {
+        return "";
+      }
+    },
+    ctr: ctrAt(address),
+    stop(signal = "SIGTERM") {
+      stopped ??= (async () => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+        const code = await proc.exited;
+        clearTimeout(timer);
+        cleanupDir(dir);
+        return code;
+      })();
+      return stopped;
+    },
+  };
+  if (o.waitReady ?? true) {
+    const deadline = Date.now() + (o.timeoutMs ?? 20_000);
+    for (;;) {
+      if (proc.exitCode !== null) {
+        const log = h.log();
+        await h.stop();
+        throw new Error(`${kind} exited with ${proc.exitCode} before it was ready:\n${log}`);
+      }
+      const r = await run(["ctr", "--address", address, "--timeout", "2s", "version"], { timeoutMs: 5000 });
+      if (r.code === 0) break;
+      if (Date.now() > deadline) {
+        const log = h.log();
+        await h.stop("SIGKILL");
+        throw new Error(`${kind} not ready after ${o.timeoutMs ?? 20_000} ms:\n${r.stderr}\n${log}`);
+      }
+      await Bun.sleep(50);
+    }
+  }
+  return h;
+}
+
+/** Unmount whatever a test left below `dir` (deepest first), then remove it. */
+export function cleanupDir(dir: string) {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) Bun.spawnSync(["umount", "-l", m]);
+  rmSync(dir, { recursive: true, force: true });
+}
