@@ -289,7 +289,7 @@ export class PluginHost implements Router {
           s.error = { code: 14, message: `worker ${name} exited: ${why}` };
         }
       }
-      this.opts.log.error(`plugin worker ${name} exited; its plugins are unavailable`, why);
+      this.opts.log.error(`plugin worker ${name} exited; its plugins are unavailable`, { error: why.split("\n").find((l) => l.startsWith("error:")) ?? why.split("\n")[0] });
     };
     worker.addEventListener("error", (ev) => died((ev as ErrorEvent).message ?? "error"));
     worker.addEventListener("close", () => died("closed"));

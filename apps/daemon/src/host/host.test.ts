@@ -1,0 +1,115 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
+import { createLogger, Kind } from "@bunkerd/plugin-api";
+import { VersionResponseSchema } from "@bunkerd/proto/containerd/services/version/v1/version_pb.ts";
+import { Exchange } from "../events/exchange.ts";
+import { PluginHost } from "./host.ts";
+
+const fixtures = join(import.meta.dir, "testdata/plugins.ts");
+let host: PluginHost | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await host?.stop();
+  host = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function boot(extra: { disabled?: string[]; required?: string[]; config?: Record<string, Record<string, unknown>> } = {}) {
+  dir = mkdtempSync(join(tmpdir(), "host-"));
+  const exchange = new Exchange();
+  host = new PluginHost({
+    builtins: {},
+    hostRecords: [],
+    external: [fixtures],
+    root: join(dir, "root"),
+    state: join(dir, "state"),
+    grpcAddress: join(dir, "d.sock"),
+    ttrpcAddress: join(dir, "d.sock.ttrpc"),
+    disabled: extra.disabled ?? [],
+    required: extra.required ?? [],
+    pluginConfig: extra.config ?? {},
+    logSettings: { level: "fatal", format: "text" },
+    log: createLogger({ level: "fatal", format: "text" }),
+    publish: (ns, t, e) => exchange.publish(ns, t, e),
+    workerEntry: new URL("./worker.ts", import.meta.url),
+  });
+  await host.start();
+  return host;
+}
+
+const ctx = (metadata: Record<string, string[]> = {}, signal = new AbortController().signal) => ({
+  method: "/containerd.services.version.v1.Version/Version",
+  protocol: "grpc" as const,
+  metadata,
+  signal,
+  namespace: "ns1",
+});
+const versionPath = "/containerd.services.version.v1.Version/Version";
+
+test("states: ok, skip (with containerd's 'skip plugin' wording) and error", async () => {
+  const h = await boot();
+  const by = Object.fromEntries(h.plugins().map((p) => [p.id, p]));
+  expect(by.counter?.state).toBe("ok");
+  expect(by.user?.state).toBe("ok");
+  expect(by.skipper?.state).toBe("skip");
+  expect(by.skipper?.error?.message).toBe("no such hardware here: skip plugin");
+  expect(by.broken?.state).toBe("error");
+  expect(by.broken?.error?.message).toBe("disk on fire");
+  expect(h.workerNames().sort()).toEqual(["test-a", "test-b", "test-crash"]);
+});
+
+test("a plugin in one worker calls one in another, unary and streaming", async () => {
+  const h = await boot();
+  const user = await h.get<{ twice(): Promise<number[]>; sum(k: number): Promise<number> }>("io.bunkerd.test.v1", "user");
+  expect(await user.twice()).toEqual([1, 2]);
+  expect(await user.sum(100)).toBe(4950);
+});
+
+test("API calls reach the worker's service, bytes in and out, with its merged config", async () => {
+  const h = await boot({ config: { "io.bunkerd.test.v1.hanging": { answer: "from-config" } } });
+  const route = h.lookup(versionPath)!;
+  const out = await (route.invoke(toBinary(EmptySchema, create(EmptySchema)), ctx()) as Promise<Uint8Array>);
+  expect(fromBinary(VersionResponseSchema, out)).toMatchObject({ version: "from-config", revision: "ns1" });
+});
+
+test("disabled plugins are not loaded; a required one that fails stops the boot", async () => {
+  const h = await boot({ disabled: ["io.bunkerd.test.v1.broken"] });
+  expect(h.plugins().some((p) => p.id === "broken")).toBe(false);
+  await h.stop();
+  await expect(boot({ required: ["io.bunkerd.test.v1.broken"] })).rejects.toThrow(
+    "required plugin io.bunkerd.test.v1.broken did not start: disk on fire",
+  );
+  await expect(boot({ required: ["io.bunkerd.test.v1.nope"] })).rejects.toThrow("io.bunkerd.test.v1.nope");
+});
+
+test("a crashed worker: calls in flight fail Unavailable at once, its plugins show error", async () => {
+  const h = await boot();
+  const route = h.lookup(versionPath)!;
+  const inflight = route.invoke(new Uint8Array(), ctx({ "x-hang": ["1"] })) as Promise<Uint8Array>;
+  await Bun.sleep(20);
+  await h.crashWorker("test-crash");
+  const err = await inflight.catch((e) => e);
+  expect(err.kind).toBe(Kind.Unavailable);
+  expect(err.message).toContain("worker test-crash exited");
+  const hanging = h.plugins().find((p) => p.id === "hanging")!;
+  expect(hanging.state).toBe("error");
+  const later = await (route.invoke(new Uint8Array(), ctx()) as Promise<Uint8Array>).catch((e) => e);
+  expect(later.kind).toBe(Kind.Unavailable);
+  // Other workers go on.
+  const user = await h.get<{ twice(): Promise<number[]> }>("io.bunkerd.test.v1", "user");
+  expect((await user.twice()).length).toBe(2);
+});
+
+test("cancellation reaches the worker", async () => {
+  const h = await boot();
+  const route = h.lookup(versionPath)!;
+  const ac = new AbortController();
+  const p = route.invoke(new Uint8Array(), ctx({ "x-hang": ["1"] }, ac.signal)) as Promise<Uint8Array>;
+  ac.abort();
+  expect((await p.catch((e) => e)).kind).toBe(Kind.Canceled);
+});
