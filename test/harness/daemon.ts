@@ -4,6 +4,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { versionOk } from "./grpc.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const BUNKERD = join(REPO, "bin/bunkerd");
@@ -41,7 +42,7 @@ export interface StartOptions {
   config?: string;
   args?: string[];
   env?: Record<string, string>;
-  /** Wait for `ctr version` to answer (default true). */
+  /** Wait for a Version call to answer (default true). */
   waitReady?: boolean;
   timeoutMs?: number;
 }
@@ -133,12 +134,11 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
         await h.stop();
         throw new Error(`${kind} exited with ${proc.exitCode} before it was ready:\n${log}`);
       }
-      const r = await run(["ctr", "--address", address, "--timeout", "2s", "version"], { timeoutMs: 5000 });
-      if (r.code === 0) break;
+      if (await versionOk(address)) break;
       if (Date.now() > deadline) {
         const log = h.log();
         await h.stop("SIGKILL");
-        throw new Error(`${kind} not ready after ${o.timeoutMs ?? 20_000} ms:\n${r.stderr}\n${log}`);
+        throw new Error(`${kind} not ready after ${o.timeoutMs ?? 20_000} ms:\n${log}`);
       }
       await Bun.sleep(50);
     }

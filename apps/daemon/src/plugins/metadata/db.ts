@@ -1,0 +1,93 @@
+/** Opens the metadata database: one SQLite file under `<root>/io.containerd.metadata.v1.<id>/`,
+ *  in WAL mode, brought to the current schema by the committed drizzle migrations.
+ *
+ *  Every change runs in one transaction, through `write()`. Transaction callbacks must be
+ *  synchronous: bun:sqlite commits when the callback returns, so an async callback would commit
+ *  its first statements and run the rest outside the transaction (BUN-NOTES.md, SQLite). */
+import { Database } from "bun:sqlite";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { failedPrecondition } from "@bunkerd/plugin-api";
+import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
+import { migrate } from "drizzle-orm/bun-sqlite/migrator";
+import * as schema from "./schema.ts";
+
+export type MetadataDb = BunSQLiteDatabase<typeof schema> & { $client: Database };
+/** The handle a transaction callback gets: the same query builder, inside the transaction. */
+export type MetadataTx = Parameters<Parameters<MetadataDb["transaction"]>[0]>[0];
+
+export const MIGRATIONS_FOLDER = join(import.meta.dir, "migrations");
+
+export type OpenOptions = {
+  /** Where the generated migrations are; the folder beside this file by default. */
+  migrationsFolder?: string;
+};
+
+/** Opens (creating if need be) the database at `path`, or a private one for ":memory:",
+ *  and applies the migrations it lacks. */
+export function openMetadata(path: string, opts: OpenOptions = {}): MetadataDb {
+  const migrationsFolder = opts.migrationsFolder ?? MIGRATIONS_FOLDER;
+  const known = readJournal(migrationsFolder);
+  const client = new Database(path, { create: true, strict: true });
+  try {
+    // Refuse a newer schema before changing anything in the file (journal_mode is kept in it).
+    const found = userVersion(client);
+    if (found > known) {
+      throw failedPrecondition(
+        `metadata database ${path} has schema version ${found}, newer than this bunkerd's ${known}`,
+      );
+    }
+    client.run("PRAGMA journal_mode = WAL");
+    client.run("PRAGMA busy_timeout = 5000");
+    client.run("PRAGMA synchronous = FULL");
+    client.run("PRAGMA foreign_keys = ON");
+    const db = drizzle({ client, schema });
+    migrate(db, { migrationsFolder });
+    if (found !== known) client.run(`PRAGMA user_version = ${known}`);
+    return db;
+  } catch (e) {
+    client.close();
+    throw e;
+  }
+}
+
+/** The schema version recorded in the file: the number of migrations applied to it. */
+export const schemaVersion = (db: MetadataDb): number => userVersion(db.$client);
+
+/** The number of migrations this build ships. */
+export const knownSchemaVersion = (migrationsFolder = MIGRATIONS_FOLDER): number =>
+  readJournal(migrationsFolder);
+
+type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
+
+/** Runs `fn` in one write transaction (BEGIN IMMEDIATE: the write lock is taken up front, so
+ *  it never has to be upgraded): all of it commits, or, if it throws, none of it. */
+export function write<T>(db: MetadataDb, fn: (tx: MetadataTx) => NotPromise<T>): T {
+  return db.transaction((tx) => synchronous(fn(tx)), { behavior: "immediate" });
+}
+
+/** Runs `fn` in one read transaction: every query in it sees the same snapshot. */
+export function read<T>(db: MetadataDb, fn: (tx: MetadataTx) => NotPromise<T>): T {
+  return db.transaction((tx) => synchronous(fn(tx)), { behavior: "deferred" });
+}
+
+function synchronous<T>(out: T): T {
+  if (out !== null && typeof (out as { then?: unknown })?.then === "function") {
+    // Throwing rolls back what ran before the callback's first await; see the header.
+    (out as PromiseLike<unknown>).then(undefined, () => {});
+    throw new TypeError("metadata transaction callbacks must be synchronous");
+  }
+  return out;
+}
+
+function userVersion(client: Database): number {
+  const row = client.query<{ user_version: number }, []>("PRAGMA user_version").get();
+  return row?.user_version ?? 0;
+}
+
+function readJournal(migrationsFolder: string): number {
+  const journal = JSON.parse(readFileSync(join(migrationsFolder, "meta", "_journal.json"), "utf8")) as {
+    entries: unknown[];
+  };
+  return journal.entries.length;
+}
