@@ -1,6 +1,12 @@
 /** The plugins bundled with bunkerd that run in workers, one module per entry, keyed by the
- *  name the plan uses. The router-level plugins (version, introspection, events, health)
- *  close over the host and are listed in daemon.ts. */
+ *  name the plan uses. Records are cheap to import; each init loads its implementation.
+ *  The router-level plugins (version, introspection, events, health) close over the host
+ *  and are listed in daemon.ts. */
 import type { PluginModule } from "@bunkerd/plugin-api";
+import * as metadata from "./plugins/metadata/plugin.ts";
+import * as namespaces from "./services/namespaces/plugin.ts";
 
-export const builtins: Record<string, PluginModule> = {};
+export const builtins: Record<string, PluginModule> = {
+  metadata,
+  namespaces,
+};

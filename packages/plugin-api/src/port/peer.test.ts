@@ -150,3 +150,12 @@ test("a MessagePort passed as an argument arrives usable", async () => {
   ch.port1.close();
   close();
 });
+
+test("a shared empty array is not detached by a call", async () => {
+  const { client, close } = pair(async ({ args }) => (args[0] as Uint8Array).length);
+  const EMPTY = new Uint8Array(0);
+  expect(await client.call("len", [EMPTY])).toBe(0);
+  expect(await client.call("len", [EMPTY])).toBe(0);
+  expect(EMPTY.buffer.detached).toBe(false);
+  close();
+});

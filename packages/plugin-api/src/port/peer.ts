@@ -53,12 +53,13 @@ export interface PortLike {
 }
 
 /** Transfer a byte array's buffer only when the array owns all of it: a view into a
- *  shared pool (node Buffers) must be copied, or the pool would be detached. */
+ *  shared pool (node Buffers) must be copied, or the pool would be detached. Empty arrays
+ *  are never transferred: they are often one shared constant, and copying them is free. */
 export function transferables(v: unknown, out: Transferable[] = []): Transferable[] {
   if (v instanceof MessagePort) {
     out.push(v);
   } else if (v instanceof Uint8Array) {
-    if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) {
+    if (v.byteLength > 0 && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) {
       if (!out.includes(v.buffer)) out.push(v.buffer);
     }
   } else if (Array.isArray(v)) {
