@@ -26,6 +26,8 @@ test("parse errors name the position", () => {
   expect(() => parseFilter('id=="open')).toThrow(/unterminated/);
   expect(() => parseFilter("id~=(")).toThrow(/bad regular expression/);
   expect(() => parseFilter("id=x")).toThrow(/unexpected "="/);
+  expect(() => parseFilter("id==")).toThrow(/expected a value/);
+  expect(parseFilter('id==""')[0]?.value).toBe("");
 });
 
 test("topic filters as ctr events uses them", () => {

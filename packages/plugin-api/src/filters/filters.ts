@@ -84,7 +84,10 @@ class Scanner {
     if (q !== undefined) return q;
     const start = this.i;
     while (!this.done && this.peek() !== ",") this.i++;
-    return this.s.slice(start, this.i).trim();
+    const v = this.s.slice(start, this.i).trim();
+    // containerd's parser wants a value after an operator; "" must be quoted.
+    if (v === "") this.fail("expected a value");
+    return v;
   }
 }
 
@@ -137,7 +140,8 @@ export function matchSelector(sel: Selector, lookup: FieldLookup): boolean {
     case "!=":
       return v !== sel.value;
     case "~=":
-      return v !== undefined && sel.re!.test(v);
+      // containerd matches a missing field as "".
+      return sel.re!.test(v ?? "");
   }
 }
 

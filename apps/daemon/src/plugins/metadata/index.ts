@@ -1,6 +1,7 @@
 /** The metadata store: the SQLite database that holds what containerd keeps in its bolt file
  *  (namespaces, images, containers, content and snapshot records, leases), its schema and
- *  migrations, and the per-table stores that services call inside one transaction. */
+ *  migrations, the per-table stores that services call inside one transaction, the content
+ *  records the content worker reaches by proxy, and the notices writers send the collector. */
 export {
   knownSchemaVersion,
   MIGRATIONS_FOLDER,
@@ -13,6 +14,47 @@ export {
   write,
 } from "./db.ts";
 export {
+  backendRefOf,
+  type CommitRecord,
+  type ContentInfo,
+  ContentRecords,
+  contentFields,
+  INGEST_EXPIRY_MS,
+  type IngestRecord,
+  type StartIngestOptions,
+} from "./content-records.ts";
+export { type Deletion, type GcNotifier, gcNotifier, noGc } from "./gc-notify.ts";
+export {
+  createImage,
+  deleteImage,
+  findImage,
+  getImage,
+  type Image,
+  type ImageInput,
+  type ImageTarget,
+  imageFields,
+  listImages,
+  updateImage,
+  validateImage,
+} from "./images.ts";
+export {
+  addLeaseResource,
+  attachToLease,
+  createLease,
+  deleteLease,
+  deleteLeaseResource,
+  detachFromLease,
+  findLease,
+  type Lease,
+  type LeaseResource,
+  leaseFields,
+  listLeaseResources,
+  listLeases,
+  parseLeaseResource,
+  ResourceType,
+  snapshotResource,
+} from "./leases.ts";
+export {
   createNamespace,
   deleteNamespace,
   ensureNamespace,
@@ -24,4 +66,4 @@ export {
 } from "./namespaces.ts";
 export * as schema from "./schema.ts";
 export { type ContainerExtension, GcLabel, type Labels, type SnapshotKind } from "./schema.ts";
-export { goQuote, validateLabel, validateLabels } from "./validate.ts";
+export { digestProblem, goQuote, storedLabels, validateLabel, validateLabels } from "./validate.ts";

@@ -2,7 +2,7 @@
  *  (`metadata/buckets.go`), as SQLite tables. Every record below a namespace names it.
  *
  *  namespaces(name) labels
- *   ├─ images(namespace, name)                     target digest/media_type/size, labels
+ *   ├─ images(namespace, name)                     target digest/media_type/size/annotations, labels
  *   ├─ containers(namespace, id)                   labels, image, runtime name/options, spec,
  *   │                                              snapshotter, snapshot_key, extensions, sandbox
  *   ├─ content(namespace, digest)                  size, labels                 (bolt: content/blob)
@@ -76,6 +76,11 @@ export const images = sqliteTable(
     targetDigest: text("target_digest").notNull(),
     targetMediaType: text("target_media_type").notNull(),
     targetSize: integer("target_size").notNull(),
+    /** The target descriptor's annotations (containerd 1.6 keeps them with the image). */
+    targetAnnotations: text("target_annotations", { mode: "json" })
+      .$type<Labels>()
+      .notNull()
+      .default(sql`'{}'`),
     labels: labels(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { BunkerError, Kind, validateIdentifier } from "@bunkerd/plugin-api";
-import { goQuote, validateLabel } from "./validate.ts";
+import { digestProblem, goQuote, storedLabels, validateLabel } from "./validate.ts";
 
 const caught = (fn: () => void): BunkerError => {
   try {
@@ -77,4 +77,34 @@ test("goQuote quotes as Go's %q does for plain text", () => {
   expect(goQuote("foo")).toBe('"foo"');
   expect(goQuote('a"b\\c')).toBe('"a\\"b\\\\c"');
   expect(goQuote("a\nb\x01")).toBe('"a\\nb\\x01"');
+});
+
+// go-digest v1.0.0's reasons, as containerd 1.6.20 quotes them in `Target.Digest … invalid: …`.
+test.each([
+  [`sha256:${"a".repeat(64)}`, undefined],
+  [`sha384:${"a".repeat(96)}`, undefined],
+  [`sha512:${"a".repeat(128)}`, undefined],
+  ["", "invalid checksum digest format"],
+  ["sha256", "invalid checksum digest format"],
+  [":abc", "invalid checksum digest format"],
+  ["sha256:", "invalid checksum digest format"],
+  ["sha256:abc", "invalid checksum digest length"],
+  [`sha512:${"a".repeat(64)}`, "invalid checksum digest length"],
+  [`sha256:${"A".repeat(64)}`, "invalid checksum digest format"],
+  [`sha256:${"g".repeat(64)}`, "invalid checksum digest format"],
+  ["foo:bar", "unsupported digest algorithm"],
+  ["Foo:bar", "invalid checksum digest format"],
+  ["foo:b/r", "invalid checksum digest format"],
+])("digest %p → %p", (s, want) => expect(digestProblem(s)).toBe(want));
+
+test("stored labels drop empty values and refuse an empty key as bolt does", () => {
+  expect(storedLabels({ a: "1", b: "", "": "" })).toEqual({ a: "1" });
+  expect(storedLabels(undefined)).toEqual({});
+  const proto = storedLabels(JSON.parse('{"__proto__":"x"}'));
+  expect(Object.entries(proto)).toEqual([["__proto__", "x"]]);
+  const e = caught(() => storedLabels({ "": "v\n" }, "writing labels for image x"));
+  expect([e.kind, e.message]).toEqual([
+    Kind.Unknown,
+    'writing labels for image x: failed to set label ""="v\\n": key required',
+  ]);
 });

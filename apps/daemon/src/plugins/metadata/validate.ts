@@ -1,6 +1,6 @@
 /** containerd's label validation, with its exact messages: clients print them, and some tests
  *  match on them. (Identifiers are validated by `validateIdentifier` from @bunkerd/plugin-api.) */
-import { invalidArgument } from "@bunkerd/plugin-api";
+import { BunkerError, invalidArgument, Kind } from "@bunkerd/plugin-api";
 
 const MAX_LABEL_SIZE = 4096;
 // containerd 1.6 prints the first 10 bytes of the key (1.7 raised it to 64).
@@ -37,4 +37,47 @@ export function goQuote(s: string): string {
     else out += ch;
   }
   return `${out}"`;
+}
+
+// go-digest v1.0.0: the hex length of each algorithm containerd links, and the shape of a digest
+// whose algorithm it does not know.
+const DIGEST_HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+const DIGEST_SHAPE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const LOWER_HEX = /^[a-f0-9]*$/;
+
+/** go-digest's `Digest.Validate`: undefined for a valid digest, else its reason, word for word
+ *  ("invalid checksum digest format", "invalid checksum digest length", "unsupported digest
+ *  algorithm"). containerd puts the reason inside its own messages. */
+export function digestProblem(s: string): string | undefined {
+  const i = s.indexOf(":");
+  if (i <= 0 || i + 1 === s.length) return "invalid checksum digest format";
+  const algorithm = s.slice(0, i);
+  const encoded = s.slice(i + 1);
+  const length = Object.hasOwn(DIGEST_HEX_LENGTH, algorithm) ? DIGEST_HEX_LENGTH[algorithm] : undefined;
+  if (length === undefined) {
+    return DIGEST_SHAPE.test(s) ? "unsupported digest algorithm" : "invalid checksum digest format";
+  }
+  if (encoded.length !== length) return "invalid checksum digest length";
+  return LOWER_HEX.test(encoded) ? undefined : "invalid checksum digest format";
+}
+
+/** boltutil.WriteLabels (also used for annotations): the map as stored. An empty value is not
+ *  stored (that is how a label is removed); an empty key with a value is refused by bolt, which
+ *  containerd reports as Unknown `failed to set label ""="v": key required`, behind `context`
+ *  when it wraps it (`writing labels for image "x"`). The copy is built through a Map, so a key
+ *  named "__proto__" stays an ordinary key. */
+export function storedLabels(
+  labels: Record<string, string> | undefined,
+  context?: string,
+): Record<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    if (v === "") continue;
+    if (k === "") {
+      const msg = `failed to set label ${goQuote(k)}=${goQuote(v)}: key required`;
+      throw new BunkerError(Kind.Unknown, context ? `${context}: ${msg}` : msg);
+    }
+    out.set(k, v);
+  }
+  return Object.fromEntries(out);
 }

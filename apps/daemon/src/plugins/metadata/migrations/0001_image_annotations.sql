@@ -1,0 +1,1 @@
+ALTER TABLE `images` ADD `target_annotations` text DEFAULT '{}' NOT NULL;
