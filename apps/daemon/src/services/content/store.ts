@@ -147,13 +147,13 @@ export class NamespacedContent {
         if (size !== 0 && size !== offset) {
           throw failedPrecondition(`"${ref}" failed size validation: ${offset} != ${size}`);
         }
-        let digest: string;
+        // Taken before the commit, which ends the writer.
+        let digest = w.digest();
         try {
           digest = await w.commit(offset, expected || undefined);
         } catch (e) {
           // The blob is there already (another namespace wrote it): record it here all the same.
           if ((e as { kind?: string }).kind !== "already exists") throw e;
-          digest = w.digest();
         }
         await records.commit(ns, { digest, size: offset, labels, lease, ref });
         return digest;
