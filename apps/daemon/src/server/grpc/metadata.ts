@@ -1,0 +1,58 @@
+/** What a gRPC request's headers say about the call: namespace, lease, deadline and the
+ *  metadata handed to handlers. Parsed once at the edge; a bad value refuses the call. */
+import type { IncomingHttpHeaders } from "node:http2";
+import { BunkerError, Code, fromStatus, Kind } from "@bunkerd/plugin-api";
+
+export const NamespaceHeader = "containerd-namespace";
+export const LeaseHeader = "containerd-lease";
+
+// containerd's identifiers.Validate (namespaces/context.go NamespaceRequired → identifiers).
+const identifierRe = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
+const identifierMaxLength = 76;
+
+/** containerd's NamespaceRequired: FailedPrecondition when absent, InvalidArgument when malformed. */
+export function requireNamespace(value: string | undefined): string {
+  if (value === undefined || value === "") {
+    throw new BunkerError(Kind.FailedPrecondition, "namespace is required");
+  }
+  if (value.length > identifierMaxLength) {
+    throw new BunkerError(
+      Kind.InvalidArgument,
+      `namespace validation: identifier ${JSON.stringify(value)} greater than maximum length (${identifierMaxLength} characters)`,
+    );
+  }
+  if (!identifierRe.test(value)) {
+    throw new BunkerError(
+      Kind.InvalidArgument,
+      `namespace validation: identifier ${JSON.stringify(value)} must match ${identifierRe.source}`,
+    );
+  }
+  return value;
+}
+
+const timeoutUnitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** `grpc-timeout`: at most 8 digits and a unit (H M S m u n) → milliseconds. */
+export function parseTimeout(value: string): number {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) throw fromStatus(Code.Internal, `transport: malformed grpc-timeout: ${JSON.stringify(value)}`);
+  return Number(m[1]) * timeoutUnitMs[m[2]!]!;
+}
+
+/** A header's value as one string: the first when a client repeated it. */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Request headers without HTTP/2 pseudo-headers, as CallContext.metadata. */
+export function metadataOf(headers: IncomingHttpHeaders): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const key in headers) {
+    if (key.charCodeAt(0) === 0x3a) continue; // ':'
+    const v = headers[key];
+    if (v === undefined) continue;
+    out[key] = Array.isArray(v) ? v : [v];
+  }
+  return out;
+}
