@@ -27,6 +27,9 @@ export interface DaemonHandle {
   ctr(args: string[], opts?: { stdin?: Uint8Array; timeoutMs?: number }): Promise<RunResult>;
   /** SIGTERM and wait; returns the exit code. Cleans the temp dir. Idempotent. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Kills the daemon with `signal` (it may leave its sockets, as a crash does), starts it again
+   *  on the same root, state and config, and waits until it serves. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface RunResult {
@@ -89,12 +92,14 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
   mkdirSync(root, { recursive: true });
   const bin = kind === "bunkerd" ? [BUNKERD] : ["containerd"];
   const logFile = join(dir, "daemon.log");
-  const proc = Bun.spawn([...bin, "--config", configPath, ...(o.args ?? [])], {
-    stdout: Bun.file(logFile),
-    stderr: Bun.file(logFile),
-    stdin: "ignore",
-    env: { ...process.env, ...o.env },
-  });
+  const spawn = () =>
+    Bun.spawn([...bin, "--config", configPath, ...(o.args ?? [])], {
+      stdout: Bun.file(logFile),
+      stderr: Bun.file(logFile),
+      stdin: "ignore",
+      env: { ...process.env, ...o.env },
+    });
+  let proc = spawn();
   let stopped: Promise<number | null> | undefined;
   const h: DaemonHandle = {
     kind,
@@ -104,8 +109,12 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
     address,
     ttrpcAddress,
     configPath,
-    proc,
-    pid: proc.pid,
+    get proc() {
+      return proc;
+    },
+    get pid() {
+      return proc.pid;
+    },
     log: () => {
       try {
         return readFileSync(logFile, "utf8");
@@ -114,6 +123,12 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
       }
     },
     ctr: ctrAt(address),
+    async restart(signal = "SIGKILL") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await proc.exited;
+      proc = spawn();
+      await waitReady();
+    },
     stop(signal = "SIGTERM") {
       stopped ??= (async () => {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -126,7 +141,7 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
       return stopped;
     },
   };
-  if (o.waitReady ?? true) {
+  async function waitReady() {
     const deadline = Date.now() + (o.timeoutMs ?? 20_000);
     for (;;) {
       if (proc.exitCode !== null) {
@@ -143,6 +158,7 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
       await Bun.sleep(50);
     }
   }
+  if (o.waitReady ?? true) await waitReady();
   return h;
 }
 
