@@ -41,6 +41,8 @@ export interface RunResult {
 export interface StartOptions {
   /** Extra TOML appended to the generated config. */
   extraConfig?: string;
+  /** Extra keys for the generated config's [grpc] table. */
+  grpcConfig?: string;
   /** Replace the generated config entirely (placeholders $DIR are replaced). */
   config?: string;
   args?: string[];
@@ -84,6 +86,7 @@ export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o:
       ...(kind === "containerd" ? ['disabled_plugins = ["io.containerd.grpc.v1.cri"]'] : []),
       "[grpc]",
       `  address = "${address}"`,
+      o.grpcConfig ?? "",
       "[ttrpc]",
       `  address = "${ttrpcAddress}"`,
       o.extraConfig?.replaceAll("$DIR", dir) ?? "",
