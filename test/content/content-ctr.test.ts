@@ -34,10 +34,13 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     const dg = sha256(data);
     const file = join(d.dir, "big.bin");
     writeFileSync(file, data);
-    const ing = await d.ctr(["content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "big"], {
-      stdin: data,
-      timeoutMs: 120_000,
-    });
+    const ing = await d.ctr(
+      ["content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "big"],
+      {
+        stdin: data,
+        timeoutMs: 120_000,
+      },
+    );
     expect(ing.stderr).toBe("");
     expect(ing.code).toBe(0);
     const out = join(d.dir, "out.bin");
@@ -54,16 +57,22 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     const data = random(4096);
     const wrong = sha256(new Uint8Array([1, 2, 3]));
     const before = blobs();
-    const r = await d.ctr(["content", "ingest", "--expected-digest", wrong, "--expected-size", "4096", "wrong"], { stdin: data });
+    const r = await d.ctr(
+      ["content", "ingest", "--expected-digest", wrong, "--expected-size", "4096", "wrong"],
+      { stdin: data },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("failed precondition");
     expect(blobs()).toEqual(before);
     const ls = await d.ctr(["content", "ls", "-q"]);
     expect(ls.stdout).not.toContain(sha256(data));
     // A wrong size too.
-    const r2 = await d.ctr(["content", "ingest", "--expected-digest", sha256(data), "--expected-size", "4097", "wrong2"], {
-      stdin: data,
-    });
+    const r2 = await d.ctr(
+      ["content", "ingest", "--expected-digest", sha256(data), "--expected-size", "4097", "wrong2"],
+      {
+        stdin: data,
+      },
+    );
     expect(r2.code).not.toBe(0);
     expect(blobs()).toEqual(before);
   });
@@ -71,8 +80,13 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
   test("label, ls with filters, rm", async () => {
     const a = random(1000);
     const b = random(2000);
-    for (const [ref, data] of [["a", a], ["b", b]] as const) {
-      expect((await d.ctr(["content", "ingest", "--expected-digest", sha256(data), ref], { stdin: data })).code).toBe(0);
+    for (const [ref, data] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
+      expect(
+        (await d.ctr(["content", "ingest", "--expected-digest", sha256(data), ref], { stdin: data })).code,
+      ).toBe(0);
     }
     const labelled = await d.ctr(["content", "label", sha256(a), "team=blue", "tier=1"]);
     expect(labelled.stdout.trim().split(",").sort()).toEqual(["team=blue", "tier=1"]);
@@ -97,10 +111,24 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     const data = random(8 << 20);
     const dg = sha256(data);
     // Feed half, then kill the client: the ingest stays with what it received.
-    const p = Bun.spawn(["ctr", "--address", d.address, "content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "resume-me"], {
-      stdin: "pipe",
-      stderr: "pipe",
-    });
+    const p = Bun.spawn(
+      [
+        "ctr",
+        "--address",
+        d.address,
+        "content",
+        "ingest",
+        "--expected-digest",
+        dg,
+        "--expected-size",
+        String(data.length),
+        "resume-me",
+      ],
+      {
+        stdin: "pipe",
+        stderr: "pipe",
+      },
+    );
     p.stdin.write(data.subarray(0, 4 << 20));
     await p.stdin.flush();
     // Wait until the daemon holds the first half.
@@ -114,9 +142,12 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     await p.exited;
     expect((await d.ctr(["content", "active"])).stdout).toContain("resume-me");
     // ctr seeks its input to the stored offset; the commit succeeds only if the first half was kept.
-    const r = await d.ctr(["content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "resume-me"], {
-      stdin: data,
-    });
+    const r = await d.ctr(
+      ["content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "resume-me"],
+      {
+        stdin: data,
+      },
+    );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect((await d.ctr(["content", "ls", "-q"])).stdout).toContain(dg);
@@ -125,7 +156,9 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
 
   test("two writers on one ref: the second is Unavailable, ref locked", async () => {
     // ctr retries an Unavailable writer forever (content.OpenWriter), so speak the API directly.
-    const { Content, WriteAction } = await import("@bunkerd/proto/containerd/services/content/v1/content_pb.ts");
+    const { Content, WriteAction } = await import(
+      "@bunkerd/proto/containerd/services/content/v1/content_pb.ts"
+    );
     const { createClient, Code } = await import("@connectrpc/connect");
     const { createDaemonTransport } = await import("@bunkerd/client");
     const client = createClient(Content, createDaemonTransport(d.address, { namespace: "default" }));
@@ -139,9 +172,11 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     }
     const it = client.write(first())[Symbol.asyncIterator]();
     expect((await it.next()).value?.action).toBe(WriteAction.STAT);
-    const second = client.write((async function* () {
-      yield { action: WriteAction.STAT, ref: "locked-ref" };
-    })());
+    const second = client.write(
+      (async function* () {
+        yield { action: WriteAction.STAT, ref: "locked-ref" };
+      })(),
+    );
     const err = await (async () => {
       for await (const _ of second) {
       }
@@ -155,13 +190,17 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
   test("namespaces are isolated; the same digest in another namespace is instant and copies nothing", async () => {
     const data = random(2 << 20);
     const dg = sha256(data);
-    expect((await d.ctr(["-n", "ns-a", "content", "ingest", "--expected-digest", dg, "x"], { stdin: data })).code).toBe(0);
+    expect(
+      (await d.ctr(["-n", "ns-a", "content", "ingest", "--expected-digest", dg, "x"], { stdin: data })).code,
+    ).toBe(0);
     expect((await d.ctr(["-n", "ns-b", "content", "ls", "-q"])).stdout).not.toContain(dg);
     const get = await d.ctr(["-n", "ns-b", "content", "get", dg]);
     expect(get.code).not.toBe(0);
     expect(get.stderr).toContain("not found");
     // The writer in ns-b reports the blob complete at once: the client sends no data at all.
-    const { Content, WriteAction } = await import("@bunkerd/proto/containerd/services/content/v1/content_pb.ts");
+    const { Content, WriteAction } = await import(
+      "@bunkerd/proto/containerd/services/content/v1/content_pb.ts"
+    );
     const { createClient } = await import("@connectrpc/connect");
     const { createDaemonTransport } = await import("@bunkerd/client");
     const b = createClient(Content, createDaemonTransport(d.address, { namespace: "ns-b" }));
@@ -169,7 +208,13 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     for await (const r of b.write(
       (async function* () {
         yield { action: WriteAction.STAT, ref: "y", expected: dg, total: BigInt(data.length) };
-        yield { action: WriteAction.COMMIT, ref: "y", offset: BigInt(data.length), total: BigInt(data.length), expected: dg };
+        yield {
+          action: WriteAction.COMMIT,
+          ref: "y",
+          offset: BigInt(data.length),
+          total: BigInt(data.length),
+          expected: dg,
+        };
       })(),
     )) {
       replies.push(r);
@@ -178,9 +223,22 @@ describe.skipIf(!hasBinary("ctr"))("content with the Go ctr", () => {
     expect(replies[1]?.digest).toBe(dg);
     expect((await d.ctr(["-n", "ns-b", "content", "ls", "-q"])).stdout).toContain(dg);
     // And ctr's own ingest of it in a third namespace succeeds the same way.
-    const c = await d.ctr(["-n", "ns-c", "content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), "z"], {
-      stdin: data,
-    });
+    const c = await d.ctr(
+      [
+        "-n",
+        "ns-c",
+        "content",
+        "ingest",
+        "--expected-digest",
+        dg,
+        "--expected-size",
+        String(data.length),
+        "z",
+      ],
+      {
+        stdin: data,
+      },
+    );
     expect([c.code, c.stderr]).toEqual([0, ""]);
     expect(blobs().filter((x) => x === dg.slice(7)).length).toBe(1);
   });

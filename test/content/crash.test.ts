@@ -31,8 +31,20 @@ describe.skipIf(!hasBinary("ctr"))("crash safety", () => {
       });
       for (const [i, data] of blobs.entries()) {
         const dg = sha256(data);
-        const args = ["content", "ingest", "--expected-digest", dg, "--expected-size", String(data.length), `crash-${i}`];
-        const client = Bun.spawn(["ctr", "--address", d.address, ...args], { stdin: data, stdout: "ignore", stderr: "ignore" });
+        const args = [
+          "content",
+          "ingest",
+          "--expected-digest",
+          dg,
+          "--expected-size",
+          String(data.length),
+          `crash-${i}`,
+        ];
+        const client = Bun.spawn(["ctr", "--address", d.address, ...args], {
+          stdin: data,
+          stdout: "ignore",
+          stderr: "ignore",
+        });
         await Bun.sleep(Math.floor(Math.random() * 120));
         await d.restart("SIGKILL");
         client.kill("SIGKILL");

@@ -12,16 +12,33 @@ function withConfig(body: (dir: string) => string) {
   return { dir, file, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-const base = (dir: string) => `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${dir}/d.sock"\n`;
+const base = (dir: string) =>
+  `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${dir}/d.sock"\n`;
 
 describe("bad configuration", () => {
   test.each([
-    ["a bad value", (d: string) => `${base(d)}  max_recv_message_size = "lots"\n`, /config\.toml:6: grpc\.max_recv_message_size: /],
-    ["an unknown log level", (d: string) => `${base(d)}[debug]\n  level = "loud"\n`, /config\.toml:7: debug\.level: /],
-    ["oom_score out of range", (d: string) => `version = 2\noom_score = 5000\nroot = "${d}/root"\n`, /config\.toml:2: oom_score: /],
+    [
+      "a bad value",
+      (d: string) => `${base(d)}  max_recv_message_size = "lots"\n`,
+      /config\.toml:6: grpc\.max_recv_message_size: /,
+    ],
+    [
+      "an unknown log level",
+      (d: string) => `${base(d)}[debug]\n  level = "loud"\n`,
+      /config\.toml:7: debug\.level: /,
+    ],
+    [
+      "oom_score out of range",
+      (d: string) => `version = 2\noom_score = 5000\nroot = "${d}/root"\n`,
+      /config\.toml:2: oom_score: /,
+    ],
     ["broken TOML", (d: string) => `${base(d)}[grpc\n`, /config\.toml:6/],
     ["version 1", (d: string) => `version = 1\nroot = "${d}/root"\n`, /version/],
-    ["a missing import", (d: string) => `version = 2\nimports = ["${d}/nope.toml"]\nroot = "${d}/root"\n`, /nope\.toml/],
+    [
+      "a missing import",
+      (d: string) => `version = 2\nimports = ["${d}/nope.toml"]\nroot = "${d}/root"\n`,
+      /nope\.toml/,
+    ],
   ])("%s: clear error, exit non-zero, nothing started", async (_name, body, want) => {
     const c = withConfig(body);
     try {

@@ -16,7 +16,9 @@ describe.skipIf(skip)("Go ctr against bunkerd", () => {
   test("ctr version shows the server's version, revision and a uuid kept across restarts", async () => {
     const r = await d.ctr(["version"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Server:\n\s+Version:\s+v\d+\.\d+\.\d+\n\s+Revision:\s+\S*\n\s+UUID: [0-9a-f-]{36}/);
+    expect(r.stdout).toMatch(
+      /Server:\n\s+Version:\s+v\d+\.\d+\.\d+\n\s+Revision:\s+\S*\n\s+UUID: [0-9a-f-]{36}/,
+    );
     const uuid = r.stdout.match(/UUID: (\S+)/)?.[1];
     const { readFileSync } = await import("node:fs");
     expect(readFileSync(`${d.root}/io.containerd.grpc.v1.introspection/uuid`, "utf8").trim()).toBe(uuid!);
@@ -28,7 +30,9 @@ describe.skipIf(skip)("Go ctr against bunkerd", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^TYPE\s+ID\s+PLATFORMS\s+STATUS\s*$/);
     for (const id of ["version", "events", "introspection", "healthcheck"]) {
-      expect(lines.some((l) => new RegExp(`^io\\.containerd\\.grpc\\.v1\\s+${id}\\s+-\\s+ok`).test(l))).toBe(true);
+      expect(lines.some((l) => new RegExp(`^io\\.containerd\\.grpc\\.v1\\s+${id}\\s+-\\s+ok`).test(l))).toBe(
+        true,
+      );
     }
   });
 
@@ -78,7 +82,9 @@ describe.skipIf(skip)("unknown services and methods", () => {
       const r = await off.ctr(["plugins", "ls"]);
       expect(r.code).not.toBe(0);
       // ctr turns the Unimplemented status into errdefs.ErrNotImplemented: "…: not implemented".
-      expect(r.stderr).toContain("ctr: unknown service containerd.services.introspection.v1.Introspection: not implemented");
+      expect(r.stderr).toContain(
+        "ctr: unknown service containerd.services.introspection.v1.Introspection: not implemented",
+      );
       // The daemon is unharmed (ctr version itself needs introspection for the uuid).
       const { versionOk } = await import("../harness/grpc.ts");
       expect(await versionOk(off.address)).toBe(true);

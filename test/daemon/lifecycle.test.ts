@@ -79,21 +79,25 @@ describe.skipIf(!hasBinary("ctr"))("bunkerd lifecycle", () => {
   });
 
   test("plugin_dir plugins: skip and error states shown by ctr, a crashed worker reported, the rest serves", async () => {
-    const d = await startDaemon("bunkerd", { extraConfig: "" , config: [
-      "version = 2",
-      'root = "$DIR/root"',
-      'state = "$DIR/state"',
-      `plugin_dir = "${testdata}"`,
-      "[grpc]",
-      '  address = "$DIR/d.sock"',
-      "[ttrpc]",
-      '  address = "$DIR/d.sock.ttrpc"',
-    ].join("\n") });
+    const d = await startDaemon("bunkerd", {
+      extraConfig: "",
+      config: [
+        "version = 2",
+        'root = "$DIR/root"',
+        'state = "$DIR/state"',
+        `plugin_dir = "${testdata}"`,
+        "[grpc]",
+        '  address = "$DIR/d.sock"',
+        "[ttrpc]",
+        '  address = "$DIR/d.sock.ttrpc"',
+      ].join("\n"),
+    });
     try {
       await Bun.sleep(600); // the crashy worker dies 300 ms after its init
       const r = await d.ctr(["plugins", "ls"]);
       expect(r.code).toBe(0);
-      const row = (id: string) => r.stdout.split("\n").find((l) => l.startsWith("io.bunkerd.test.v1") && l.includes(` ${id} `));
+      const row = (id: string) =>
+        r.stdout.split("\n").find((l) => l.startsWith("io.bunkerd.test.v1") && l.includes(` ${id} `));
       expect(row("skipped")).toMatch(/\sskip\s*$/);
       expect(row("failing")).toMatch(/\serror\s*$/);
       expect(row("crashy")).toMatch(/\serror\s*$/);

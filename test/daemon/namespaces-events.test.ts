@@ -57,11 +57,17 @@ describe.skipIf(!hasBinary("ctr"))("namespaces and events with the Go ctr", () =
     const row: Record<string, unknown> = { namespace: "busy", name: "docker.io/library/busybox:latest" };
     for (const c of cols) {
       if (c.name in row || !c.notnull) continue;
-      row[c.name] = c.name.includes("labels") ? "{}" : c.name.includes("size") || c.name.includes("_at") ? 0 : "x";
+      row[c.name] = c.name.includes("labels")
+        ? "{}"
+        : c.name.includes("size") || c.name.includes("_at")
+          ? 0
+          : "x";
     }
-    db.query(`INSERT INTO images (${Object.keys(row).join(",")}) VALUES (${Object.keys(row).map(() => "?").join(",")})`).run(
-      ...(Object.values(row) as never[]),
-    );
+    db.query(
+      `INSERT INTO images (${Object.keys(row).join(",")}) VALUES (${Object.keys(row)
+        .map(() => "?")
+        .join(",")})`,
+    ).run(...(Object.values(row) as never[]));
     db.close();
     const r = await d.ctr(["namespaces", "rm", "busy"]);
     expect(r.code).not.toBe(0);
@@ -80,16 +86,24 @@ describe.skipIf(!hasBinary("ctr"))("namespaces and events with the Go ctr", () =
         value: toBinary(NamespaceCreateSchema, create(NamespaceCreateSchema, { name: "pub" })),
       }),
     );
-    const events = Bun.spawn(["ctr", "--address", d.address, "events", 'topic=="/test/published"'], { stdout: "pipe" });
+    const events = Bun.spawn(["ctr", "--address", d.address, "events", 'topic=="/test/published"'], {
+      stdout: "pipe",
+    });
     await Bun.sleep(300);
     const { BUNKERD, run } = await import("../harness/daemon.ts");
-    const bad = await run([BUNKERD, "--address", d.address, "publish", "--topic", "no-slash", "--namespace", "n1"], { stdin: payload });
+    const bad = await run(
+      [BUNKERD, "--address", d.address, "publish", "--topic", "no-slash", "--namespace", "n1"],
+      { stdin: payload },
+    );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("must start with '/'");
     for (const address of [d.address, d.ttrpcAddress]) {
-      const ok = await run([BUNKERD, "--address", address, "publish", "--topic", "/test/published", "--namespace", "n1"], {
-        stdin: payload,
-      });
+      const ok = await run(
+        [BUNKERD, "--address", address, "publish", "--topic", "/test/published", "--namespace", "n1"],
+        {
+          stdin: payload,
+        },
+      );
       expect(ok.stderr).toBe("");
       expect(ok.code).toBe(0);
     }

@@ -70,7 +70,9 @@ describe.skipIf(!hasBinary("openssl"))("TCP with TLS and mTLS", () => {
 describe("metrics", () => {
   test("/v1/metrics serves Prometheus text with gRPC counts and plugin states", async () => {
     const port = await freePort();
-    const d = await startDaemon("bunkerd", { extraConfig: `[metrics]\n  address = "127.0.0.1:${port}"\n  grpc_histogram = true\n` });
+    const d = await startDaemon("bunkerd", {
+      extraConfig: `[metrics]\n  address = "127.0.0.1:${port}"\n  grpc_histogram = true\n`,
+    });
     try {
       if (hasBinary("ctr")) await d.ctr(["namespaces", "ls"]);
       const res = await fetch(`http://127.0.0.1:${port}/v1/metrics`);
@@ -78,7 +80,9 @@ describe("metrics", () => {
       expect(res.headers.get("content-type")).toContain("text/plain");
       const text = await res.text();
       expect(text).toContain("# TYPE grpc_server_handled_total counter");
-      expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_method="Version"[^}]*grpc_code="OK"[^}]*\} \d+/);
+      expect(text).toMatch(
+        /grpc_server_handled_total\{[^}]*grpc_method="Version"[^}]*grpc_code="OK"[^}]*\} \d+/,
+      );
       expect(text).toContain("grpc_server_handling_seconds_bucket");
       expect(text).toMatch(/process_resident_memory_bytes \d+/);
       expect(text).toMatch(/bunkerd_plugin_info\{[^}]*id="sqlite"[^}]*\} 1/);

@@ -12,7 +12,9 @@ export interface TestCerts {
   clientKey: string;
   rogueCert: string;
   rogueKey: string;
-  read(name: "ca" | "serverCert" | "serverKey" | "clientCert" | "clientKey" | "rogueCert" | "rogueKey"): Buffer;
+  read(
+    name: "ca" | "serverCert" | "serverKey" | "clientCert" | "clientKey" | "rogueCert" | "rogueKey",
+  ): Buffer;
   cleanup(): void;
 }
 
@@ -24,11 +26,61 @@ function openssl(args: string[], cwd: string) {
 export function makeCerts(): TestCerts {
   const dir = mkdtempSync("/tmp/certs-");
   const ca = (name: string) =>
-    openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.crt`], dir);
+    openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.crt`,
+      ],
+      dir,
+    );
   const leaf = (name: string, signer: string, ext: string) => {
-    openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`], dir);
+    openssl(
+      [
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        `/CN=${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+      ],
+      dir,
+    );
     Bun.write(join(dir, `${name}.ext`), ext);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${signer}.crt`, "-CAkey", `${signer}.key`, "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
+    openssl(
+      [
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        `${signer}.crt`,
+        "-CAkey",
+        `${signer}.key`,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.crt`,
+      ],
+      dir,
+    );
   };
   ca("test-ca");
   ca("rogue-ca");

@@ -52,7 +52,10 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-export async function run(cmd: string[], opts: { stdin?: Uint8Array; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+export async function run(
+  cmd: string[],
+  opts: { stdin?: Uint8Array; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   const p = Bun.spawn(cmd, {
     stdin: opts.stdin ?? "ignore",
     stdout: "pipe",
@@ -60,7 +63,11 @@ export async function run(cmd: string[], opts: { stdin?: Uint8Array; timeoutMs?:
     env: { ...process.env, ...opts.env },
   });
   const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
@@ -70,7 +77,10 @@ export function ctrAt(address: string) {
     run(["ctr", "--address", address, ...args], opts);
 }
 
-export async function startDaemon(kind: "bunkerd" | "containerd" = "bunkerd", o: StartOptions = {}): Promise<DaemonHandle> {
+export async function startDaemon(
+  kind: "bunkerd" | "containerd" = "bunkerd",
+  o: StartOptions = {},
+): Promise<DaemonHandle> {
   const dir = mkdtempSync(`/tmp/${kind === "bunkerd" ? "bk" : "cd"}-`);
   const root = join(dir, "root");
   const state = join(dir, "state");

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
-export const sha256 = (b: Uint8Array | string) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;
+export const sha256 = (b: Uint8Array | string) =>
+  `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;
 
 export interface Blob {
   mediaType: string;
@@ -37,7 +38,19 @@ export function tarOf(files: Record<string, string>): Uint8Array {
       writeFileSync(join(dir, path), body);
     }
     const r = Bun.spawnSync(
-      ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", dir, "-cf", "-", "."],
+      [
+        "tar",
+        "--sort=name",
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        "--mtime=@0",
+        "-C",
+        dir,
+        "-cf",
+        "-",
+        ".",
+      ],
       { stdout: "pipe" },
     );
     if (r.exitCode !== 0) throw new Error(`tar failed: ${r.stderr}`);
@@ -47,10 +60,15 @@ export function tarOf(files: Record<string, string>): Uint8Array {
   }
 }
 
-export function buildImage(layers: Record<string, string>[], opts: { arch?: string; cmd?: string[] } = {}): TestImage {
+export function buildImage(
+  layers: Record<string, string>[],
+  opts: { arch?: string; cmd?: string[] } = {},
+): TestImage {
   const tars = layers.map(tarOf);
   const diffIds = tars.map((t) => sha256(t));
-  const layerBlobs = tars.map((t) => blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(t, { level: 1 })));
+  const layerBlobs = tars.map((t) =>
+    blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(t, { level: 1 })),
+  );
   const config = blob(
     "application/vnd.oci.image.config.v1+json",
     JSON.stringify({
@@ -120,6 +138,8 @@ export function dockerArchiveTar(img: TestImage, repoTag: string): Uint8Array {
     entries[name] = l.data; // docker save stores layers uncompressed; gzip inside is accepted by containerd
     return name;
   });
-  entries["manifest.json"] = JSON.stringify([{ Config: configName, RepoTags: [repoTag], Layers: layerNames }]);
+  entries["manifest.json"] = JSON.stringify([
+    { Config: configName, RepoTags: [repoTag], Layers: layerNames },
+  ]);
   return tarDir(entries);
 }

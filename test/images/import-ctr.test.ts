@@ -31,8 +31,14 @@ describe.skipIf(!hasBinary("ctr"))("images with the Go ctr", () => {
     }
     const ls = await d.ctr(["images", "ls"]);
     expect(ls.stdout).toMatch(/^REF\s+TYPE\s+DIGEST\s+SIZE\s+PLATFORMS\s+LABELS/);
-    expect(ls.stdout).toMatch(new RegExp(`docker\\.io/library/sample:oci\\s+application/vnd\\.oci\\.image\\.manifest\\.v1\\+json\\s+${img.manifest.digest}\\s+[\\d.]+ \\w+\\s+linux/amd64`));
-    expect(ls.stdout).toMatch(/docker\.io\/sample\/docker:latest\s+application\/vnd\.docker\.distribution\.manifest\.v2\+json/);
+    expect(ls.stdout).toMatch(
+      new RegExp(
+        `docker\\.io/library/sample:oci\\s+application/vnd\\.oci\\.image\\.manifest\\.v1\\+json\\s+${img.manifest.digest}\\s+[\\d.]+ \\w+\\s+linux/amd64`,
+      ),
+    );
+    expect(ls.stdout).toMatch(
+      /docker\.io\/sample\/docker:latest\s+application\/vnd\.docker\.distribution\.manifest\.v2\+json/,
+    );
     // Every recorded blob has the digest of its bytes (a shared layer written twice is recorded once).
     const content = (await d.ctr(["content", "ls", "-q"])).stdout.trim().split("\n");
     expect(content).not.toContain("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -42,10 +48,14 @@ describe.skipIf(!hasBinary("ctr"))("images with the Go ctr", () => {
   test("check says complete; tag and label", async () => {
     const check = await d.ctr(["images", "check", "name==docker.io/library/sample:oci"]);
     expect(check.stdout).toMatch(/complete \(3\/3\)/);
-    expect((await d.ctr(["images", "tag", "docker.io/library/sample:oci", "docker.io/library/sample:v2"])).code).toBe(0);
+    expect(
+      (await d.ctr(["images", "tag", "docker.io/library/sample:oci", "docker.io/library/sample:v2"])).code,
+    ).toBe(0);
     const dup = await d.ctr(["images", "tag", "docker.io/library/sample:oci", "docker.io/library/sample:v2"]);
     expect(dup.stderr).toContain('image "docker.io/library/sample:v2": already exists');
-    expect((await d.ctr(["images", "label", "docker.io/library/sample:v2", "tier=gold"])).stdout.trim()).toBe("tier=gold");
+    expect((await d.ctr(["images", "label", "docker.io/library/sample:v2", "tier=gold"])).stdout.trim()).toBe(
+      "tier=gold",
+    );
     const q = await d.ctr(["images", "ls", "-q", "labels.tier==gold"]);
     expect(q.stdout.trim()).toBe("docker.io/library/sample:v2");
   });

@@ -45,7 +45,13 @@ describe.skipIf(!hasBinary("ctr"))("leases", () => {
     for await (const _ of c.write(
       (async function* () {
         yield { action: WriteAction.WRITE, ref: `w-${dg}`, data, total: BigInt(data.length), expected: dg };
-        yield { action: WriteAction.COMMIT, ref: `w-${dg}`, offset: BigInt(data.length), total: BigInt(data.length), expected: dg };
+        yield {
+          action: WriteAction.COMMIT,
+          ref: `w-${dg}`,
+          offset: BigInt(data.length),
+          total: BigInt(data.length),
+          expected: dg,
+        };
       })(),
     )) {
     }
@@ -80,7 +86,10 @@ describe.skipIf(!hasBinary("ctr"))("leases", () => {
     expect(bad.code).toBe(12); // as containerd 1.6 answers it
     expect(bad.rawMessage).toBe("resource type bogus not supported yet: not implemented");
     const { resources } = await client.listResources({ id: "res" });
-    expect(resources.map((r) => `${r.type}:${r.id}`).sort()).toEqual([`content:${sha256("x")}`, "snapshots/overlayfs:snap-1"]);
+    expect(resources.map((r) => `${r.type}:${r.id}`).sort()).toEqual([
+      `content:${sha256("x")}`,
+      "snapshots/overlayfs:snap-1",
+    ]);
     await client.deleteResource({ id: "res", resource: { id: "snap-1", type: "snapshots/overlayfs" } });
     expect((await client.listResources({ id: "res" })).resources.length).toBe(1);
   });

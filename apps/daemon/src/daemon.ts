@@ -12,12 +12,12 @@ import {
   requireNamespace,
   type Router,
 } from "@bunkerd/plugin-api";
-import { createTtrpcServer, type TtrpcServer } from "@bunkerd/ttrpc";
+import { createTtrpcServer } from "@bunkerd/ttrpc";
 import { builtins } from "./builtins.ts";
 import { Exchange } from "./events/exchange.ts";
 import type { HostApi } from "./host/api.ts";
 import { PluginHost } from "./host/host.ts";
-import { createGrpcServer, type GrpcServer } from "./server/grpc/index.ts";
+import { createGrpcServer } from "./server/grpc/index.ts";
 import { eventsPlugin, exchangePlugin } from "./services/events/plugin.ts";
 import { healthPlugin } from "./services/health/plugin.ts";
 import { introspectionPlugin } from "./services/introspection/plugin.ts";
@@ -122,7 +122,8 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     router: withServices(host),
     maxRecvMessageSize: s.grpc.maxRecvMessageSize,
     maxSendMessageSize: s.grpc.maxSendMessageSize,
-    onCall: metrics && registry ? metrics.grpcMetrics(registry, { histogram: s.metrics.grpcHistogram }) : undefined,
+    onCall:
+      metrics && registry ? metrics.grpcMetrics(registry, { histogram: s.metrics.grpcHistogram }) : undefined,
     log,
   });
   const ttrpc = createTtrpcServer({ dispatch: ttrpcDispatch(host.ttrpc) });
@@ -196,7 +197,12 @@ function withServices(router: Router) {
 
 /** ttrpc calls reach the same routes; the namespace comes from `containerd-namespace-ttrpc`. */
 function ttrpcDispatch(router: Router) {
-  return async (service: string, method: string, payload: Uint8Array, c: { metadata: Record<string, string[]>; deadline?: number; signal: AbortSignal }) => {
+  return async (
+    service: string,
+    method: string,
+    payload: Uint8Array,
+    c: { metadata: Record<string, string[]>; deadline?: number; signal: AbortSignal },
+  ) => {
     const path = `/${service}/${method}`;
     const route: Route | undefined = router.lookup(path);
     if (!route) throw notImplemented(`service ${service}`);

@@ -17,8 +17,16 @@ import type { DaemonSettings } from "./daemon.ts";
 import { VERSION } from "./version.ts";
 
 const globalArgs = {
-  config: { type: "string", alias: "c", description: `path to the configuration file (default ${DEFAULT_CONFIG_PATH})` },
-  "log-level": { type: "string", alias: "l", description: "set the logging level [trace, debug, info, warn, error, fatal, panic]" },
+  config: {
+    type: "string",
+    alias: "c",
+    description: `path to the configuration file (default ${DEFAULT_CONFIG_PATH})`,
+  },
+  "log-level": {
+    type: "string",
+    alias: "l",
+    description: "set the logging level [trace, debug, info, warn, error, fatal, panic]",
+  },
   address: { type: "string", alias: "a", description: "address for bunkerd's GRPC server" },
   root: { type: "string", description: "bunkerd root directory" },
   state: { type: "string", description: "bunkerd state directory" },
@@ -27,11 +35,19 @@ const globalArgs = {
 } as const;
 
 const root = defineCommand({
-  meta: { name: "bunkerd", version: VERSION.version, description: "a containerd-compatible container runtime daemon, on Bun" },
+  meta: {
+    name: "bunkerd",
+    version: VERSION.version,
+    description: "a containerd-compatible container runtime daemon, on Bun",
+  },
   args: globalArgs,
   subCommands: {
-    config: defineCommand({ meta: { name: "config", description: "information on the bunkerd config (default, dump)" } }),
-    publish: defineCommand({ meta: { name: "publish", description: "publish an event read from stdin (used by shims)" } }),
+    config: defineCommand({
+      meta: { name: "config", description: "information on the bunkerd config (default, dump)" },
+    }),
+    publish: defineCommand({
+      meta: { name: "publish", description: "publish an event read from stdin (used by shims)" },
+    }),
   },
 });
 
@@ -115,7 +131,12 @@ async function load(p: Parsed) {
     explicit,
     pluginDefaults: pluginDefaults(),
   });
-  applyFlags(config, { address: p.flags.address, root: p.flags.root, state: p.flags.state, logLevel: p.flags.logLevel });
+  applyFlags(config, {
+    address: p.flags.address,
+    root: p.flags.root,
+    state: p.flags.state,
+    logLevel: p.flags.logLevel,
+  });
   return { config, warnings };
 }
 

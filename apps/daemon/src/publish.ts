@@ -34,9 +34,14 @@ export async function publish({ address, topic, namespace, payload }: PublishArg
       const req = create(ForwardRequestSchema, {
         envelope: { timestamp: timestampNow(), namespace, topic, event },
       });
-      await client.call("containerd.services.events.ttrpc.v1.Events", "Forward", toBinary(ForwardRequestSchema, req), {
-        timeoutMs: 10_000,
-      });
+      await client.call(
+        "containerd.services.events.ttrpc.v1.Events",
+        "Forward",
+        toBinary(ForwardRequestSchema, req),
+        {
+          timeoutMs: 10_000,
+        },
+      );
     } finally {
       client.close();
     }

@@ -17,7 +17,12 @@ function checkoutRevision(): string {
       return readFileSync(join(git, ref), "utf8").trim();
     } catch {
       const packed = readFileSync(join(git, "packed-refs"), "utf8");
-      return packed.split("\n").find((l) => l.endsWith(` ${ref}`))?.split(" ")[0] ?? "";
+      return (
+        packed
+          .split("\n")
+          .find((l) => l.endsWith(` ${ref}`))
+          ?.split(" ")[0] ?? ""
+      );
     }
   } catch {
     return "";

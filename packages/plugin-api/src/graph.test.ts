@@ -2,7 +2,8 @@ import { expect, test } from "bun:test";
 import { missingRequired, orderPlugins } from "./graph.ts";
 import { definePlugin, uriOf } from "./plugin.ts";
 
-const p = (type: string, id: string, requires: string[] = []) => definePlugin({ type, id, requires, init: () => null });
+const p = (type: string, id: string, requires: string[] = []) =>
+  definePlugin({ type, id, requires, init: () => null });
 
 test("requirements come first, registration order otherwise", () => {
   const recs = [
@@ -28,5 +29,7 @@ test("disabled plugins are dropped; required ones found missing", () => {
 });
 
 test("a cycle is refused, naming it", () => {
-  expect(() => orderPlugins([p("a.v1", "x", ["b.v1"]), p("b.v1", "y", ["a.v1"])])).toThrow(/cycle: a.v1.x -> b.v1.y -> a.v1.x/);
+  expect(() => orderPlugins([p("a.v1", "x", ["b.v1"]), p("b.v1", "y", ["a.v1"])])).toThrow(
+    /cycle: a.v1.x -> b.v1.y -> a.v1.x/,
+  );
 });

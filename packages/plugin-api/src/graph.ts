@@ -9,7 +9,10 @@ export interface GraphOptions {
 }
 
 /** Order plugins so that requirements come first; registration order breaks ties (stable). */
-export function orderPlugins<R extends PluginRecord<unknown, unknown>>(records: R[], opts: GraphOptions = {}): R[] {
+export function orderPlugins<R extends PluginRecord<unknown, unknown>>(
+  records: R[],
+  opts: GraphOptions = {},
+): R[] {
   const disabled = new Set(opts.disabled ?? []);
   const live = records.filter((r) => !disabled.has(uriOf(r)));
   const seen = new Set<string>();
@@ -23,7 +26,8 @@ export function orderPlugins<R extends PluginRecord<unknown, unknown>>(records: 
   const visit = (r: R, path: string[]) => {
     const s = state.get(r);
     if (s === "done") return;
-    if (s === "visiting") throw invalidArgument(`plugin dependency cycle: ${[...path, uriOf(r)].join(" -> ")}`);
+    if (s === "visiting")
+      throw invalidArgument(`plugin dependency cycle: ${[...path, uriOf(r)].join(" -> ")}`);
     state.set(r, "visiting");
     for (const req of r.requires ?? []) {
       if (req === "*") continue; // placed after everything else below
@@ -41,7 +45,11 @@ export function orderPlugins<R extends PluginRecord<unknown, unknown>>(records: 
 }
 
 /** The URIs in `required` that are not among the registered, enabled plugins. */
-export function missingRequired(records: PluginRecord<unknown, unknown>[], required: string[], disabled: string[] = []) {
+export function missingRequired(
+  records: PluginRecord<unknown, unknown>[],
+  required: string[],
+  disabled: string[] = [],
+) {
   const have = new Set(records.map(uriOf).filter((u) => !disabled.includes(u)));
   return required.filter((u) => !have.has(u));
 }

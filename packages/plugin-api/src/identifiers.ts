@@ -7,7 +7,8 @@ const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
 
 export function validateIdentifier(s: string): void {
   if (s === "") throw invalidArgument("identifier must not be empty");
-  if (s.length > MAX_LENGTH) throw invalidArgument(`identifier "${s}" greater than maximum length (${MAX_LENGTH} characters)`);
+  if (s.length > MAX_LENGTH)
+    throw invalidArgument(`identifier "${s}" greater than maximum length (${MAX_LENGTH} characters)`);
   if (!IDENTIFIER.test(s)) throw invalidArgument(`identifier "${s}" must match ${IDENTIFIER.source}`);
 }
 

@@ -41,7 +41,13 @@ export type { CallContext, MethodKind, Route, Router, WireCallContext } from "./
 // ── For the daemon's host ───────────────────────────────────────────────────────────
 export { missingRequired, orderPlugins } from "./graph.ts";
 export { decodeError, encodeError, isWireError, type WireError } from "./port/error-codec.ts";
-export { type CallHandler, type CallOptions, type IncomingCall, PortPeer, type PortLike } from "./port/peer.ts";
+export {
+  type CallHandler,
+  type CallOptions,
+  type IncomingCall,
+  PortPeer,
+  type PortLike,
+} from "./port/peer.ts";
 export { createLogger, LOG_LEVELS, type LogLevel, type LogSettings } from "./runtime/log.ts";
 export {
   type InitData,

@@ -83,7 +83,11 @@ export interface InitContext<C = unknown> {
    *  otherwise. Methods of a proxy return promises; streams come back as async iterables. */
   get<T = unknown>(type: string, id?: string): Promise<T>;
   /** Serve an API service from this plugin. */
-  registerService<S extends DescService>(service: S, handlers: ServiceHandlers<S>, opts?: ServiceOptions): void;
+  registerService<S extends DescService>(
+    service: S,
+    handlers: ServiceHandlers<S>,
+    opts?: ServiceOptions,
+  ): void;
 }
 
 export interface PluginRecord<C = unknown, T = unknown> {

@@ -25,6 +25,8 @@ test("bad topics and namespaces are refused as containerd refuses them", async (
   const x = new Exchange();
   await expect(x.publish("default", "tasks/exit", ev)).rejects.toThrow("must start with '/'");
   await expect(x.publish("default", "/", ev)).rejects.toThrow("must have at least one component");
-  await expect(x.publish("default", "/tasks/-bad", ev)).rejects.toThrow('failed validation on component "-bad"');
+  await expect(x.publish("default", "/tasks/-bad", ev)).rejects.toThrow(
+    'failed validation on component "-bad"',
+  );
   await expect(x.publish("bad ns", "/tasks/exit", ev)).rejects.toThrow('identifier "bad ns" must match');
 });

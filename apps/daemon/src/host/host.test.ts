@@ -19,7 +19,9 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function boot(extra: { disabled?: string[]; required?: string[]; config?: Record<string, Record<string, unknown>> } = {}) {
+async function boot(
+  extra: { disabled?: string[]; required?: string[]; config?: Record<string, Record<string, unknown>> } = {},
+) {
   dir = mkdtempSync(join(tmpdir(), "host-"));
   const exchange = new Exchange();
   host = new PluginHost({
@@ -65,7 +67,10 @@ test("states: ok, skip (with containerd's 'skip plugin' wording) and error", asy
 
 test("a plugin in one worker calls one in another, unary and streaming", async () => {
   const h = await boot();
-  const user = await h.get<{ twice(): Promise<number[]>; sum(k: number): Promise<number> }>("io.bunkerd.test.v1", "user");
+  const user = await h.get<{ twice(): Promise<number[]>; sum(k: number): Promise<number> }>(
+    "io.bunkerd.test.v1",
+    "user",
+  );
   expect(await user.twice()).toEqual([1, 2]);
   expect(await user.sum(100)).toBe(4950);
 });

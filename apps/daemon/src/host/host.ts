@@ -103,9 +103,15 @@ export class PluginHost implements Router {
     }
     const all = [...byUri.values()].map((x) => x.record);
     const missing = missingRequired(all, opts.required, opts.disabled);
-    if (missing.length > 0) throw invalidArgument(`required plugin(s) not registered or disabled: ${missing.join(", ")}`);
+    if (missing.length > 0)
+      throw invalidArgument(`required plugin(s) not registered or disabled: ${missing.join(", ")}`);
     const ordered = orderPlugins(all, { disabled: opts.disabled });
-    this.plan = ordered.map((r) => ({ type: r.type, id: r.id, worker: workerOf(r), module: byUri.get(uriOf(r))!.module }));
+    this.plan = ordered.map((r) => ({
+      type: r.type,
+      id: r.id,
+      worker: workerOf(r),
+      module: byUri.get(uriOf(r))!.module,
+    }));
 
     const hostModule: PluginModule = { plugins: opts.hostRecords.map((r) => ({ ...r, worker: HOST })) };
     this.runtime = new PluginRuntime(
@@ -113,7 +119,7 @@ export class PluginHost implements Router {
       {
         connect: async (worker) => new PortPeer(await this.portTo(worker), `host->${worker}`),
         publish: opts.publish,
-        log: (uri) => opts.log,
+        log: () => opts.log,
       },
       { ...opts.builtins, [HOST_MODULE]: hostModule },
     );
@@ -125,10 +131,15 @@ export class PluginHost implements Router {
       const p = this.plan.find((x) => x.type === r.type && x.id === r.id)!;
       await this.initOne(r, p);
     }
-    const failed = this.statuses.filter((s) => opts.required.includes(`${s.type}.${s.id}`) && s.state !== "ok");
+    const failed = this.statuses.filter(
+      (s) => opts.required.includes(`${s.type}.${s.id}`) && s.state !== "ok",
+    );
     if (failed.length > 0) {
       const s = failed[0]!;
-      throw new BunkerError(Kind.FailedPrecondition, `required plugin ${s.type}.${s.id} did not start: ${s.error?.message ?? s.state}`);
+      throw new BunkerError(
+        Kind.FailedPrecondition,
+        `required plugin ${s.type}.${s.id} did not start: ${s.error?.message ?? s.state}`,
+      );
     }
   }
 
@@ -155,7 +166,9 @@ export class PluginHost implements Router {
       };
       const started = performance.now();
       const res = (
-        p.worker === HOST ? await this.runtime.init(uri, data) : await this.slot(p.worker).peer.call("$init", [uri, data])
+        p.worker === HOST
+          ? await this.runtime.init(uri, data)
+          : await this.slot(p.worker).peer.call("$init", [uri, data])
       ) as InitResult;
       if (res.status === "skip") {
         status.state = "skip";
@@ -198,9 +211,15 @@ export class PluginHost implements Router {
           case "server_streaming":
             return peer.stream(svc.path, [req], opts) as AsyncIterable<Uint8Array>;
           case "client_streaming":
-            return peer.call(svc.path, [], { ...opts, input: req as AsyncIterable<Uint8Array> }) as Promise<Uint8Array>;
+            return peer.call(svc.path, [], {
+              ...opts,
+              input: req as AsyncIterable<Uint8Array>,
+            }) as Promise<Uint8Array>;
           case "bidi_streaming":
-            return peer.stream(svc.path, [], { ...opts, input: req as AsyncIterable<Uint8Array> }) as AsyncIterable<Uint8Array>;
+            return peer.stream(svc.path, [], {
+              ...opts,
+              input: req as AsyncIterable<Uint8Array>,
+            }) as AsyncIterable<Uint8Array>;
         }
       },
     };
@@ -232,10 +251,16 @@ export class PluginHost implements Router {
   async dump(): Promise<unknown> {
     const workers = await Promise.all(
       [...this.workers.values()].map(async (w) =>
-        w.alive ? await w.peer.call("$dump").catch((e) => ({ worker: w.name, error: String(e) })) : { worker: w.name, alive: false },
+        w.alive
+          ? await w.peer.call("$dump").catch((e) => ({ worker: w.name, error: String(e) }))
+          : { worker: w.name, alive: false },
       ),
     );
-    return { host: this.runtime.dump(), workers, plugins: this.statuses.map((s) => `${s.type}.${s.id}=${s.state}`) };
+    return {
+      host: this.runtime.dump(),
+      workers,
+      plugins: this.statuses.map((s) => `${s.type}.${s.id}=${s.state}`),
+    };
   }
 
   /** Make a worker crash as a fault would (tests, and `bunkerd` debugging). */
@@ -264,7 +289,10 @@ export class PluginHost implements Router {
 
   private async spawn(name: string): Promise<void> {
     const worker = new Worker(this.opts.workerEntry, { name } as WorkerOptions);
-    const peer = new PortPeer(worker as unknown as ConstructorParameters<typeof PortPeer>[0], `host->${name}`);
+    const peer = new PortPeer(
+      worker as unknown as ConstructorParameters<typeof PortPeer>[0],
+      `host->${name}`,
+    );
     const slot: WorkerSlot = { name, worker, peer, alive: true };
     this.workers.set(name, slot);
     peer.serve((call) => {
@@ -289,7 +317,9 @@ export class PluginHost implements Router {
           s.error = { code: 14, message: `worker ${name} exited: ${why}` };
         }
       }
-      this.opts.log.error(`plugin worker ${name} exited; its plugins are unavailable`, { error: why.split("\n").find((l) => l.startsWith("error:")) ?? why.split("\n")[0] });
+      this.opts.log.error(`plugin worker ${name} exited; its plugins are unavailable`, {
+        error: why.split("\n").find((l) => l.startsWith("error:")) ?? why.split("\n")[0],
+      });
     };
     worker.addEventListener("error", (ev) => died((ev as ErrorEvent).message ?? "error"));
     worker.addEventListener("close", () => died("closed"));
@@ -326,4 +356,3 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   }
   return out;
 }
-

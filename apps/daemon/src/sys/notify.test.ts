@@ -9,7 +9,12 @@ test("READY=1 reaches a datagram listener on NOTIFY_SOCKET", async () => {
   const sock = join(dir, "notify.sock");
   // A datagram listener from a standard tool: python's socket module.
   const py = Bun.spawn(
-    ["python3", "-c", `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ok",flush=True)\nprint(s.recv(100).decode(),flush=True)`, sock],
+    [
+      "python3",
+      "-c",
+      `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ok",flush=True)\nprint(s.recv(100).decode(),flush=True)`,
+      sock,
+    ],
     { stdout: "pipe" },
   );
   const reader = py.stdout.getReader();

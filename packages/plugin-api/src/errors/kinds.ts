@@ -94,7 +94,8 @@ export function fromStatus(code: number, message: string): BunkerError {
 
 export const invalidArgument = (subject: string, detail?: ErrorDetail) =>
   new BunkerError(Kind.InvalidArgument, subject, detail);
-export const notFound = (subject: string, detail?: ErrorDetail) => new BunkerError(Kind.NotFound, subject, detail);
+export const notFound = (subject: string, detail?: ErrorDetail) =>
+  new BunkerError(Kind.NotFound, subject, detail);
 export const alreadyExists = (subject: string, detail?: ErrorDetail) =>
   new BunkerError(Kind.AlreadyExists, subject, detail);
 export const failedPrecondition = (subject: string, detail?: ErrorDetail) =>

@@ -151,7 +151,10 @@ export function matchFilters(parsed: Conjunction[], lookup: FieldLookup): boolea
 }
 
 /** A lookup over a plain record with a `labels` map, the usual shape of containerd objects. */
-export function recordLookup(fields: Record<string, string | undefined>, labels?: Record<string, string>): FieldLookup {
+export function recordLookup(
+  fields: Record<string, string | undefined>,
+  labels?: Record<string, string>,
+): FieldLookup {
   return (path) => {
     if (path[0] === "labels" && path.length > 1) return labels?.[path.slice(1).join(".")];
     return fields[path.join(".")];

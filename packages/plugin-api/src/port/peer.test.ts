@@ -2,11 +2,17 @@ import { expect, test } from "bun:test";
 import { BunkerError, Kind, notFound } from "../errors/kinds.ts";
 import { type CallHandler, PortPeer } from "./peer.ts";
 
+type Failure = { kind: string; message: string };
+
 function pair(handler: CallHandler) {
   const { port1, port2 } = new MessageChannel();
   const server = new PortPeer(port2, "server").serve(handler);
   const client = new PortPeer(port1, "client");
-  return { client, server, close: () => (port1.close(), port2.close()) };
+  const close = () => {
+    port1.close();
+    port2.close();
+  };
+  return { client, server, close };
 }
 
 async function* count(n: number) {
@@ -27,7 +33,7 @@ test.each(Object.values(Kind))("error kind %s survives the port", async (kind) =
   const { client, close } = pair(async () => {
     throw new BunkerError(kind, 'lease "l1"');
   });
-  const e: any = await client.call("x").catch((e: any) => e);
+  const e = (await client.call("x").catch((e: unknown) => e)) as Failure;
   expect(e).toBeInstanceOf(BunkerError);
   expect(e.kind).toBe(kind);
   close();
@@ -88,7 +94,7 @@ test("caller cancellation aborts the callee's signal", async () => {
   const p = client.call("hang", [], { signal: ac.signal });
   await Bun.sleep(10);
   ac.abort();
-  expect(((await p.catch((e: any) => e)) as any).kind).toBe(Kind.Canceled);
+  expect(((await p.catch((e: unknown) => e as Failure)) as Failure).kind).toBe(Kind.Canceled);
   await aborted;
   close();
 });
@@ -114,10 +120,12 @@ test("a failed port fails pending calls with unavailable, at once", async () => 
   const s = client.stream("hang")[Symbol.asyncIterator]().next();
   client.fail("worker content exited");
   for (const r of [p, s]) {
-    const e: any = await r.catch((e: any) => e);
+    const e = (await r.catch((e: unknown) => e)) as Failure;
     expect(e.kind).toBe(Kind.Unavailable);
   }
-  expect(((await client.call("later").catch((e: any) => e)) as any).kind).toBe(Kind.Unavailable);
+  expect(((await client.call("later").catch((e: unknown) => e as Failure)) as Failure).kind).toBe(
+    Kind.Unavailable,
+  );
   close();
 });
 
@@ -125,7 +133,9 @@ test("not found keeps containerd's wording", async () => {
   const { client, close } = pair(async () => {
     throw notFound("namespace x");
   });
-  expect(((await client.call("x").catch((e: any) => e)) as any).message).toBe("namespace x: not found");
+  expect(((await client.call("x").catch((e: unknown) => e as Failure)) as Failure).message).toBe(
+    "namespace x: not found",
+  );
   close();
 });
 

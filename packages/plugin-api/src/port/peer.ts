@@ -59,7 +59,12 @@ export function transferables(v: unknown, out: Transferable[] = []): Transferabl
   if (v instanceof MessagePort) {
     out.push(v);
   } else if (v instanceof Uint8Array) {
-    if (v.byteLength > 0 && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) {
+    if (
+      v.byteLength > 0 &&
+      v.byteOffset === 0 &&
+      v.byteLength === v.buffer.byteLength &&
+      v.buffer instanceof ArrayBuffer
+    ) {
       if (!out.includes(v.buffer)) out.push(v.buffer);
     }
   } else if (Array.isArray(v)) {
@@ -69,7 +74,9 @@ export function transferables(v: unknown, out: Transferable[] = []): Transferabl
 }
 
 const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
-  v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" && !(v instanceof Promise);
+  v != null &&
+  typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" &&
+  !(v instanceof Promise);
 
 /** A queue that an async iterator drains; items pushed by port messages. */
 class Inbox {
@@ -250,7 +257,12 @@ export class PortPeer {
   }
 
   /** Send a stream's items under flow control. */
-  private async pump(id: number, src: AsyncIterable<unknown>, box: Outbox, kind: "in" | "out"): Promise<void> {
+  private async pump(
+    id: number,
+    src: AsyncIterable<unknown>,
+    box: Outbox,
+    kind: "in" | "out",
+  ): Promise<void> {
     const it = src[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -394,10 +406,7 @@ export class PortPeer {
     if (isAsyncIterable(result)) {
       s.outbox = new Outbox();
       this.post({ t: "stream", id: m.id });
-      this.pump(m.id, result, s.outbox, "out").then(
-        () => finish({ t: "ok", id: m.id, v: undefined }),
-        fail,
-      );
+      this.pump(m.id, result, s.outbox, "out").then(() => finish({ t: "ok", id: m.id, v: undefined }), fail);
     } else {
       Promise.resolve(result).then((v) => finish({ t: "ok", id: m.id, v }, transferables(v)), fail);
     }

@@ -19,13 +19,29 @@ type MethodInfo = { methodKind: MethodKind; input: DescMessage; output: DescMess
 
 type Reply<O extends DescMessage> = MessageInitShape<O>;
 
-type Handler<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+type Handler<M> = M extends {
+  methodKind: "unary";
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+}
   ? (req: MessageShape<I>, ctx: CallContext) => Promise<Reply<O>> | Reply<O>
-  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  : M extends {
+        methodKind: "server_streaming";
+        input: infer I extends DescMessage;
+        output: infer O extends DescMessage;
+      }
     ? (req: MessageShape<I>, ctx: CallContext) => AsyncIterable<Reply<O>>
-    : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    : M extends {
+          methodKind: "client_streaming";
+          input: infer I extends DescMessage;
+          output: infer O extends DescMessage;
+        }
       ? (reqs: AsyncIterable<MessageShape<I>>, ctx: CallContext) => Promise<Reply<O>>
-      : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      : M extends {
+            methodKind: "bidi_streaming";
+            input: infer I extends DescMessage;
+            output: infer O extends DescMessage;
+          }
         ? (reqs: AsyncIterable<MessageShape<I>>, ctx: CallContext) => AsyncIterable<Reply<O>>
         : never;
 
@@ -69,7 +85,10 @@ export function serviceRoutes<S extends DescService>(
       switch (m.methodKind) {
         case "unary":
           return (async () =>
-            toBinary(output, create(output, (await fn(fromBinary(input, req as Uint8Array), ctx)) as never)))();
+            toBinary(
+              output,
+              create(output, (await fn(fromBinary(input, req as Uint8Array), ctx)) as never),
+            ))();
         case "server_streaming":
           return encodeAll(output, fn(fromBinary(input, req as Uint8Array), ctx) as AsyncIterable<unknown>);
         case "client_streaming":
@@ -79,7 +98,10 @@ export function serviceRoutes<S extends DescService>(
               create(output, (await fn(decodeAll(input, req as AsyncIterable<Uint8Array>), ctx)) as never),
             ))();
         case "bidi_streaming":
-          return encodeAll(output, fn(decodeAll(input, req as AsyncIterable<Uint8Array>), ctx) as AsyncIterable<unknown>);
+          return encodeAll(
+            output,
+            fn(decodeAll(input, req as AsyncIterable<Uint8Array>), ctx) as AsyncIterable<unknown>,
+          );
       }
     };
     return { path, kind: m.methodKind, namespaced, invoke: invoke as Route["invoke"] };

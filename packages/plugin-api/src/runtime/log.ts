@@ -52,7 +52,10 @@ export function createLogger(settings: LogSettings, fields: Record<string, strin
             line = JSON.stringify({ level, msg, time, ...all });
           } else {
             const kv = Object.entries(all)
-              .map(([k, v]) => ` ${k}=${typeof v === "string" && /^[\w./:@-]+$/.test(v) ? v : JSON.stringify(v)}`)
+              .map(
+                ([k, v]) =>
+                  ` ${k}=${typeof v === "string" && /^[\w./:@-]+$/.test(v) ? v : JSON.stringify(v)}`,
+              )
               .join("");
             // containerd's logrus text format: time="…" level=info msg="…" key=value
             line = `time="${time}" level=${level} msg=${JSON.stringify(msg)}${kv}`;

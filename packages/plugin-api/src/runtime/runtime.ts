@@ -13,7 +13,7 @@ import {
   type ServiceOptions,
   uriOf,
 } from "../plugin.ts";
-import { type IncomingCall, PortPeer } from "../port/peer.ts";
+import type { IncomingCall, PortPeer } from "../port/peer.ts";
 import { type ServiceHandlers, serviceRoutes } from "../rpc/handlers.ts";
 import type { CallContext, MethodKind, Route } from "../rpc/route.ts";
 
@@ -83,7 +83,10 @@ export class PluginRuntime {
     const modules = [...new Set(mine.map((p) => p.module))];
     for (const spec of modules) {
       const mod = this.builtins[spec] ?? ((await import(spec)) as PluginModule);
-      const recs = ([] as unknown[]).concat(mod.default ?? [], mod.plugins ?? []) as PluginRecord<unknown, unknown>[];
+      const recs = ([] as unknown[]).concat(mod.default ?? [], mod.plugins ?? []) as PluginRecord<
+        unknown,
+        unknown
+      >[];
       for (const r of recs) this.records.set(uriOf(r), r);
     }
     for (const p of mine) {
@@ -113,11 +116,21 @@ export class PluginRuntime {
       exports,
       capabilities,
       get: (type, id) => this.get(type, id),
-      registerService: <S extends DescService>(svc: S, handlers: ServiceHandlers<S>, opts: ServiceOptions = {}) => {
+      registerService: <S extends DescService>(
+        svc: S,
+        handlers: ServiceHandlers<S>,
+        opts: ServiceOptions = {},
+      ) => {
         const namespaced = opts.namespaced ?? true;
         for (const r of serviceRoutes(svc, handlers, namespaced)) {
           routes.push(r);
-          services.push({ path: r.path, kind: r.kind, namespaced, grpc: opts.grpc ?? true, ttrpc: opts.ttrpc ?? false });
+          services.push({
+            path: r.path,
+            kind: r.kind,
+            namespaced,
+            grpc: opts.grpc ?? true,
+            ttrpc: opts.ttrpc ?? false,
+          });
         }
       },
     };
@@ -164,7 +177,10 @@ export class PluginRuntime {
     if (target.startsWith("/")) {
       const route = this.routes.get(target);
       if (!route) return Promise.reject(unavailable(`${target}: not served by worker ${this.worker}`));
-      const ctx: CallContext = { ...(call.ctx ?? { method: target, protocol: "internal", metadata: {} }), signal: call.signal };
+      const ctx: CallContext = {
+        ...(call.ctx ?? { method: target, protocol: "internal", metadata: {} }),
+        signal: call.signal,
+      };
       const req = call.input ? (call.input as AsyncIterable<Uint8Array>) : (call.args[0] as Uint8Array);
       return route.invoke(req, ctx);
     }

@@ -74,7 +74,9 @@ export const hanging = definePlugin({
       Version,
       {
         version: (_req, call) =>
-          call.metadata["x-hang"] ? new Promise(() => {}) : { version: answer, revision: call.namespace ?? "" },
+          call.metadata["x-hang"]
+            ? new Promise(() => {})
+            : { version: answer, revision: call.namespace ?? "" },
       },
       { namespaced: false },
     );

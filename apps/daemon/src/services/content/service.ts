@@ -53,12 +53,17 @@ export function contentService(store: NamespacedContent, events: Publisher): Ser
     },
     async update(req, call) {
       if (!req.info) throw invalidArgument("info is required");
-      const info = await store.update(ns(call), { digest: req.info.digest, labels: req.info.labels }, req.updateMask?.paths ?? []);
+      const info = await store.update(
+        ns(call),
+        { digest: req.info.digest, labels: req.info.labels },
+        req.updateMask?.paths ?? [],
+      );
       return { info: infoOut(info) };
     },
     async *list(req, call) {
       const all = await store.list(ns(call), req.filters);
-      for (let i = 0; i < all.length; i += LIST_BATCH) yield { info: all.slice(i, i + LIST_BATCH).map(infoOut) };
+      for (let i = 0; i < all.length; i += LIST_BATCH)
+        yield { info: all.slice(i, i + LIST_BATCH).map(infoOut) };
     },
     async delete(req, call) {
       await store.delete(ns(call), req.digest, call.lease);
@@ -102,7 +107,11 @@ export function contentService(store: NamespacedContent, events: Publisher): Ser
 }
 
 /** One Write stream: the first message names the ref and locks the writer for the session. */
-async function* writeSession(store: NamespacedContent, reqs: AsyncIterable<WriteContentRequest>, call: CallContext) {
+async function* writeSession(
+  store: NamespacedContent,
+  reqs: AsyncIterable<WriteContentRequest>,
+  call: CallContext,
+) {
   const it = reqs[Symbol.asyncIterator]();
   let next = await it.next();
   if (next.done) return;

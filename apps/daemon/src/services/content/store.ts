@@ -12,7 +12,16 @@ import type { LocalStore, Status, Writer } from "../../plugins/content/index.ts"
 
 type Records = Pick<
   ContentRecords,
-  "info" | "list" | "has" | "update" | "delete" | "commit" | "startIngest" | "ingest" | "listIngests" | "endIngest"
+  | "info"
+  | "list"
+  | "has"
+  | "update"
+  | "delete"
+  | "commit"
+  | "startIngest"
+  | "ingest"
+  | "listIngests"
+  | "endIngest"
 >;
 
 export interface WriterOptions {
@@ -75,7 +84,8 @@ export class NamespacedContent {
     const out: Status[] = [];
     for (const rec of await this.records.listIngests(ns)) {
       const st = await this.statusOf(rec);
-      if (st && matchFilters(parsed, (p) => (p[0] === "ref" && p.length === 1 ? st.ref : undefined))) out.push(st);
+      if (st && matchFilters(parsed, (p) => (p[0] === "ref" && p.length === 1 ? st.ref : undefined)))
+        out.push(st);
     }
     return out;
   }
@@ -135,7 +145,13 @@ export class NamespacedContent {
     return st && { ...st, ref: rec.ref };
   }
 
-  private localWriter(ns: string, ref: string, w: Writer, lease: string | undefined, release: () => void): NamespacedWriter {
+  private localWriter(
+    ns: string,
+    ref: string,
+    w: Writer,
+    lease: string | undefined,
+    release: () => void,
+  ): NamespacedWriter {
     const records = this.records;
     return {
       status: () => ({ ...w.status(), ref }),
@@ -177,17 +193,27 @@ export class NamespacedContent {
     const digest = rec.expected!;
     const started = new Date();
     return {
-      status: () => ({ ref, offset: size, total: size, expected: digest, startedAt: started, updatedAt: started }),
+      status: () => ({
+        ref,
+        offset: size,
+        total: size,
+        expected: digest,
+        startedAt: started,
+        updatedAt: started,
+      }),
       digest: () => digest,
       async writeAt(offset, data) {
         // The client resumes at the status offset (the end): nothing to write. Data elsewhere
         // would have to unshare the blob, which no client of the shared path does.
         if (data.length === 0 || offset === size) return 0;
-        throw failedPrecondition(`"${ref}": content ${digest} is already complete; write at ${offset} refused`);
+        throw failedPrecondition(
+          `"${ref}": content ${digest} is already complete; write at ${offset} refused`,
+        );
       },
       async truncate() {},
       async commit(s, expected, labels) {
-        if (s !== 0 && s !== size) throw failedPrecondition(`"${ref}" failed size validation: ${size} != ${s}`);
+        if (s !== 0 && s !== size)
+          throw failedPrecondition(`"${ref}" failed size validation: ${size} != ${s}`);
         if (expected && expected !== digest) throw failedPrecondition(`"${ref}" unexpected digest`);
         await records.commit(ns, { digest, size, labels, lease, ref });
         return digest;

@@ -1,7 +1,10 @@
 /** grpc.health.v1.Health, registered by containerd as io.containerd.grpc.v1.healthcheck:
  *  the server ("" service) is SERVING until the daemon begins to stop. */
 import { definePlugin, notFound, PluginType } from "@bunkerd/plugin-api";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "@bunkerd/proto/grpc/health/v1/health_pb.ts";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as Status,
+} from "@bunkerd/proto/grpc/health/v1/health_pb.ts";
 import type { HostApi } from "../../host/api.ts";
 
 export const healthPlugin = (host: HostApi) =>
@@ -34,7 +37,10 @@ export const healthPlugin = (host: HostApi) =>
                   wake = r;
                 });
                 const now = status();
-                if (now !== last) yield { status: (last = now) };
+                if (now !== last) {
+                  last = now;
+                  yield { status: now };
+                }
               }
             } finally {
               off();

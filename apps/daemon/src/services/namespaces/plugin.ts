@@ -39,11 +39,15 @@ export const namespacesGrpc = definePlugin({
         },
         async create(req, call) {
           const ns = req.namespace;
-          return { namespace: await local.create(ns?.name ?? "", ns?.labels ?? {}, { namespace: call.namespace }) };
+          return {
+            namespace: await local.create(ns?.name ?? "", ns?.labels ?? {}, { namespace: call.namespace }),
+          };
         },
         async update(req, call) {
           const ns = req.namespace;
-          await local.update(ns?.name ?? "", ns?.labels ?? {}, req.updateMask?.paths ?? [], { namespace: call.namespace });
+          await local.update(ns?.name ?? "", ns?.labels ?? {}, req.updateMask?.paths ?? [], {
+            namespace: call.namespace,
+          });
           // containerd answers Update with an empty namespace.
           return {};
         },
