@@ -5,15 +5,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { BunkerError, Kind } from "@bunkerd/plugin-api";
 import { eq } from "drizzle-orm";
-import {
-  knownSchemaVersion,
-  MIGRATIONS_FOLDER,
-  type MetadataDb,
-  openMetadata,
-  read,
-  schemaVersion,
-  write,
-} from "./db.ts";
+import { knownSchemaVersion, type MetadataDb, openMetadata, read, schemaVersion, write } from "./db.ts";
 import {
   containers,
   content,
@@ -280,6 +272,8 @@ describe("schema constraints", () => {
     db.$client.close();
   });
 });
+
+const MIGRATIONS_FOLDER = join(import.meta.dir, "migrations");
 
 test("the committed migrations match schema.ts (drizzle-kit generates nothing new)", () => {
   const out = join(dir, "drift");

@@ -5,29 +5,25 @@
  *  synchronous: bun:sqlite commits when the callback returns, so an async callback would commit
  *  its first statements and run the rest outside the transaction (BUN-NOTES.md, SQLite). */
 import { Database } from "bun:sqlite";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { failedPrecondition } from "@bunkerd/plugin-api";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
-import { migrate } from "drizzle-orm/bun-sqlite/migrator";
+import { embeddedMigrations, JOURNAL } from "./migrations.ts";
 import * as schema from "./schema.ts";
 
 export type MetadataDb = BunSQLiteDatabase<typeof schema> & { $client: Database };
 /** The handle a transaction callback gets: the same query builder, inside the transaction. */
 export type MetadataTx = Parameters<Parameters<MetadataDb["transaction"]>[0]>[0];
 
-export const MIGRATIONS_FOLDER = join(import.meta.dir, "migrations");
-
 export type OpenOptions = {
-  /** Where the generated migrations are; the folder beside this file by default. */
-  migrationsFolder?: string;
+  /** Migrations to apply instead of the embedded ones (tests). */
+  migrations?: ReturnType<typeof embeddedMigrations>;
 };
 
 /** Opens (creating if need be) the database at `path`, or a private one for ":memory:",
  *  and applies the migrations it lacks. */
 export function openMetadata(path: string, opts: OpenOptions = {}): MetadataDb {
-  const migrationsFolder = opts.migrationsFolder ?? MIGRATIONS_FOLDER;
-  const known = readJournal(migrationsFolder);
+  const migrations = opts.migrations ?? embeddedMigrations();
+  const known = migrations.length;
   const client = new Database(path, { create: true, strict: true });
   try {
     // Refuse a newer schema before changing anything in the file (journal_mode is kept in it).
@@ -42,7 +38,10 @@ export function openMetadata(path: string, opts: OpenOptions = {}): MetadataDb {
     client.run("PRAGMA synchronous = FULL");
     client.run("PRAGMA foreign_keys = ON");
     const db = drizzle({ client, schema });
-    migrate(db, { migrationsFolder });
+    // drizzle's own migrator, fed from the embedded files (it would read them from disk).
+    (
+      db as unknown as { dialect: { migrate(m: unknown, s: unknown, c: object): void }; session: unknown }
+    ).dialect.migrate(migrations, (db as unknown as { session: unknown }).session, {});
     if (found !== known) client.run(`PRAGMA user_version = ${known}`);
     return db;
   } catch (e) {
@@ -55,8 +54,7 @@ export function openMetadata(path: string, opts: OpenOptions = {}): MetadataDb {
 export const schemaVersion = (db: MetadataDb): number => userVersion(db.$client);
 
 /** The number of migrations this build ships. */
-export const knownSchemaVersion = (migrationsFolder = MIGRATIONS_FOLDER): number =>
-  readJournal(migrationsFolder);
+export const knownSchemaVersion = (): number => JOURNAL.length;
 
 type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
 
@@ -83,11 +81,4 @@ function synchronous<T>(out: T): T {
 function userVersion(client: Database): number {
   const row = client.query<{ user_version: number }, []>("PRAGMA user_version").get();
   return row?.user_version ?? 0;
-}
-
-function readJournal(migrationsFolder: string): number {
-  const journal = JSON.parse(readFileSync(join(migrationsFolder, "meta", "_journal.json"), "utf8")) as {
-    entries: unknown[];
-  };
-  return journal.entries.length;
 }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { knownSchemaVersion, MIGRATIONS_FOLDER, openMetadata, read, schemaVersion, write } from "./db.ts";
+import { knownSchemaVersion, openMetadata, read, schemaVersion, write } from "./db.ts";
+import { embeddedMigrations } from "./migrations.ts";
 import { createImage, getImage, imageFields } from "./images.ts";
 
 // The image store's behaviour is tested through the Images service (services/images); here, what
@@ -17,15 +18,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const D = `sha256:${"a".repeat(64)}`;
 
 test("a database made before target annotations were kept upgrades, its images without any", () => {
-  // The migrations as the first release shipped them: the journal cut to its first entry.
-  const old = join(dir, "migrations-0000");
-  cpSync(MIGRATIONS_FOLDER, old, { recursive: true });
-  const journalPath = join(old, "meta", "_journal.json");
-  const journal = JSON.parse(readFileSync(journalPath, "utf8")) as { entries: unknown[] };
-  writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, 1) }));
-
+  // The migrations as the first release shipped them: only the first.
+  const old = embeddedMigrations().slice(0, 1);
   const path = join(dir, "meta.db");
-  const before = openMetadata(path, { migrationsFolder: old });
+  const before = openMetadata(path, { migrations: old });
   before.$client.run("INSERT INTO namespaces (name, created_at, updated_at) VALUES ('default', 0, 0)");
   before.$client.run(
     `INSERT INTO images (namespace, name, target_digest, target_media_type, target_size, created_at, updated_at)

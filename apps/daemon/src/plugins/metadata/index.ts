@@ -4,7 +4,6 @@
  *  records the content worker reaches by proxy, and the notices writers send the collector. */
 export {
   knownSchemaVersion,
-  MIGRATIONS_FOLDER,
   type MetadataDb,
   type MetadataTx,
   type OpenOptions,
