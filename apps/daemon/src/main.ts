@@ -189,13 +189,25 @@ async function serve(p: Parsed): Promise<number> {
   const { createLogger } = await import("@bunkerd/plugin-api");
   const log = createLogger(settings.log);
   for (const w of warnings) log.warn(w);
-  const { startDaemon } = await import("./daemon.ts");
-  // SIGPIPE must not kill the daemon when a client goes away mid-write.
+  // Signals are taken from the start: a SIGTERM during boot stops the daemon cleanly as soon
+  // as it is up, rather than killing it half-started. SIGPIPE must never kill it.
   process.on("SIGPIPE", () => {});
+  let signalled: string | undefined;
+  let onSignal: ((sig: string) => void) | undefined;
+  const take = (sig: string) => {
+    log.info("received signal", { signal: sig });
+    if (onSignal) onSignal(sig);
+    else signalled ??= sig;
+  };
+  process.once("SIGTERM", () => take("terminated"));
+  process.once("SIGINT", () => take("interrupt"));
+  const { startDaemon } = await import("./daemon.ts");
   const daemon = await startDaemon(settings);
+  process.on("SIGUSR1", async () => {
+    daemon.log.info("state dump (SIGUSR1)", JSON.stringify(await daemon.host.dump()));
+  });
   return await new Promise<number>((resolve) => {
-    const stop = (sig: string) => {
-      daemon.log.info("received signal", { signal: sig });
+    onSignal = () => {
       daemon.stop().then(
         () => resolve(0),
         (e) => {
@@ -204,11 +216,7 @@ async function serve(p: Parsed): Promise<number> {
         },
       );
     };
-    process.once("SIGTERM", () => stop("terminated"));
-    process.once("SIGINT", () => stop("interrupt"));
-    process.on("SIGUSR1", async () => {
-      daemon.log.info("state dump (SIGUSR1)", JSON.stringify(await daemon.host.dump()));
-    });
+    if (signalled) onSignal(signalled);
   });
 }
 

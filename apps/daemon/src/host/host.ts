@@ -288,7 +288,8 @@ export class PluginHost implements Router {
   }
 
   private async spawn(name: string): Promise<void> {
-    const worker = new Worker(this.opts.workerEntry, { name } as WorkerOptions);
+    // smol: a worker holds little data; a smaller heap keeps the per-worker cost down.
+    const worker = new Worker(this.opts.workerEntry, { name, smol: true } as WorkerOptions);
     const peer = new PortPeer(
       worker as unknown as ConstructorParameters<typeof PortPeer>[0],
       `host->${name}`,
