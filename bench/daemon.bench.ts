@@ -29,7 +29,8 @@ export const usage = `bun bench/run.ts daemon [options]
   --no-h2load       skip the h2load runs (skipped anyway when h2load is not installed)
   --profile         profile bunkerd under the last concurrency's load instead (bun --cpu-prof,
                     h2load if installed, else the Node client); print the top self time
-  --profile-boot    profile bunkerd's boot alone`;
+  --profile-boot    profile bunkerd's boot alone
+  --source          run bunkerd from source (bin/bunkerd) instead of the compiled binary`;
 
 interface Options {
   runs: number;
@@ -74,6 +75,7 @@ function parse(argv: string[]): Options {
       "no-h2load": { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       "profile-boot": { type: "boolean", default: false },
+      source: { type: "boolean", default: false },
     },
   });
   const num = (name: string, v: string, min: number) => {
@@ -336,7 +338,7 @@ async function profile(o: Options, what: "load" | "boot"): Promise<void> {
 export default async function daemon(argv: string[]): Promise<void> {
   const o = parse(argv);
   if (o.profile) return profile(o, o.profile);
-  const targets: Target[] = [bunkerd(), containerd()];
+  const targets: Target[] = [bunkerd({ source: argv.includes("--source") }), containerd()];
   if (o.cri) targets.push(containerd({ cri: true }));
   const results: TargetResult[] = targets.map((target) => ({
     target,

@@ -3,7 +3,8 @@
  *  reference. Each start() gets a fresh temp dir (root, state, sockets, config, log), and each
  *  stop() signals the daemon by pid (SIGKILL after a grace period) and removes the dir.
  *  A target runs one daemon at a time; scenarios run one target at a time. */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { cleanupDir, REPO } from "../../test/harness/daemon.ts";
@@ -145,19 +146,50 @@ function daemonTarget(spec: Spec, o: TargetOptions): Target {
   return target;
 }
 
-export function bunkerd(o: TargetOptions = {}): Target {
+/** The bunkerd a user runs after `scripts/setup`: the tree compiled with `bun build --compile`,
+ *  built once per bench run (untimed) so it is always the current source. `--source` runs
+ *  bin/bunkerd from source instead. */
+let compiled: string | undefined;
+export function compiledBunkerd(): string {
+  if (compiled) return compiled;
+  const out = join(tmpdir(), `bunkerd-bench-${process.pid}`);
+  const r = Bun.spawnSync(
+    [
+      "bun",
+      "build",
+      "--compile",
+      "--minify",
+      "--format=esm",
+      "--bytecode",
+      join(REPO, "apps/daemon/src/main.ts"),
+      join(REPO, "apps/daemon/src/host/worker.ts"),
+      "--outfile",
+      out,
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  if (r.exitCode !== 0) throw new Error(`compiling bunkerd failed: ${r.stderr}`);
+  process.on("exit", () => rmSync(out, { force: true }));
+  compiled = out;
+  return out;
+}
+
+export function bunkerd(o: TargetOptions & { source?: boolean } = {}): Target {
   const entry = join(REPO, "apps/daemon/src/main.ts");
+  const bin = o.cpuProfileDir || o.source ? join(REPO, "bin/bunkerd") : compiledBunkerd();
   return daemonTarget(
     {
       name: "bunkerd",
       description: o.cpuProfileDir
         ? `bun --cpu-prof ${entry} (profiling: not a timing run)`
-        : `${join(REPO, "bin/bunkerd")} (bun ${Bun.version}, from source), default plugins`,
+        : o.source
+          ? `${bin} (bun ${Bun.version}, from source), default plugins`
+          : `bunkerd compiled with bun build --compile (bun ${Bun.version}), default plugins`,
       config: (dir) => baseConfig(dir),
       argv: (config) =>
         o.cpuProfileDir
           ? ["bun", "--cpu-prof", `--cpu-prof-dir=${o.cpuProfileDir}`, entry, "--config", config]
-          : [join(REPO, "bin/bunkerd"), "--config", config],
+          : [bin, "--config", config],
     },
     o,
   );
