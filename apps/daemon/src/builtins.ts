@@ -3,20 +3,26 @@
  *  The router-level plugins (version, introspection, events, health) close over the host
  *  and are listed in daemon.ts. */
 import type { PluginModule } from "@bunkerd/plugin-api";
+import * as snapshotters from "@bunkerd/snapshotters/plugin";
 import * as gc from "./plugins/gc/plugin.ts";
 import * as metadata from "./plugins/metadata/plugin.ts";
 import * as contentRecords from "./plugins/metadata/records-plugin.ts";
+import * as snapshotRecords from "./plugins/metadata/snapshot-records-plugin.ts";
 import * as content from "./services/content/plugin.ts";
 import * as images from "./services/images/plugin.ts";
 import * as leases from "./services/leases/plugin.ts";
 import * as namespaces from "./services/namespaces/plugin.ts";
+import * as snapshots from "./services/snapshots/plugin.ts";
 
 export const builtins: Record<string, PluginModule> = {
   content,
+  snapshotters,
   metadata,
   contentRecords,
+  snapshotRecords,
   gc,
   images,
   leases,
   namespaces,
+  snapshots,
 };

@@ -39,6 +39,8 @@ export interface ContentBackend {
 export interface SnapshotterBackend {
   /** Removes a snapshot by its backend name; the snapshotter refuses one with children. */
   remove(backendKey: string): Promise<void>;
+  /** Frees what removals left for later (overlayfs removes directories lazily). */
+  cleanup?(): Promise<void>;
   /** Every snapshot the snapshotter holds, by backend name, with its parent's backend name. */
   walk?(): AsyncIterable<{ name: string; parent?: string }>;
 }
@@ -279,6 +281,12 @@ async function cleanSnapshotter(
       break;
     }
     pending = refused;
+  }
+  // containerd's garbageCollect ends with the snapshotter's Cleanup when it removed something.
+  if (order.length > 0 && backend.cleanup) {
+    await backend.cleanup().catch((e) =>
+      log?.warn("snapshotter cleanup failed", { snapshotter: name, error: toBunkerError(e).message }),
+    );
   }
 }
 

@@ -2,6 +2,7 @@
  *  workers (looked up when a collection first needs them), and the running scheduler. */
 import { type InitContext, Kind, type Logger, PluginType, toBunkerError } from "@bunkerd/plugin-api";
 import type { MetadataDb } from "../metadata/index.ts";
+import type { SnapshotBackendsProxy } from "../../services/snapshots/gc-backend.ts";
 import type { Backends, ContentBackend } from "./backends.ts";
 import { collect } from "./collect.ts";
 import { configExports, type GcConfig, schedulerConfig } from "./config.ts";
@@ -26,12 +27,16 @@ export async function startScheduler(ctx: InitContext<GcConfig>, clock?: Clock):
   Object.assign(ctx.exports, configExports(config));
   const backends = lazyBackends(ctx, ctx.log);
   let missed = false;
+  let snapshottersSeen = false;
   const scheduler = new GcScheduler(
     async (dirty) => {
       const found = await backends();
-      // Blobs left while the content store was out of reach are found by walking it whole.
-      const all = dirty.all || (missed && found.content !== undefined);
+      // Blobs (and snapshots) left while a backend was out of reach are found by walking it
+      // whole: the content store on its return, the snapshotters the first time they are found.
+      const haveSnapshotters = Object.keys(found.snapshotters ?? {}).length > 0;
+      const all = dirty.all || (missed && found.content !== undefined) || (haveSnapshotters && !snapshottersSeen);
       missed = found.content === undefined;
+      snapshottersSeen ||= haveSnapshotters;
       return collect(db, found, { dirty: { ...dirty, all }, log: ctx.log });
     },
     config,
@@ -40,13 +45,26 @@ export async function startScheduler(ctx: InitContext<GcConfig>, clock?: Clock):
   return scheduler.start();
 }
 
-/** The backends, found on first use: the content store is another worker's plugin and may be
- *  missing (disabled, failed, its worker gone); then blobs are left alone and the lookup is
- *  tried again next time. Snapshotters are not wired yet: their records are collected, their
- *  backends kept. */
+/** The backends, found on first use: the content store and the snapshots service are other
+ *  workers' plugins and may be missing (disabled, failed, their worker gone); then their
+ *  objects are left alone and the lookup is tried again next time. */
 export function lazyBackends(ctx: Lookup, log?: Logger): () => Promise<Backends> {
   let content: ContentBackend | undefined;
+  let snapshotters: Backends["snapshotters"];
   return async () => {
+    if (!snapshotters) {
+      try {
+        const { snapshotterBackends } = await import("../../services/snapshots/gc-backend.ts");
+        snapshotters = await snapshotterBackends(
+          await ctx.get<SnapshotBackendsProxy>(PluginType.Service, "snapshots-service"),
+        );
+      } catch (e) {
+        const err = toBunkerError(e);
+        if (err.kind === Kind.NotFound)
+          log?.debug("no snapshots service: snapshot cleanup skipped", { error: err.message });
+        else log?.warn("snapshots service unreachable: snapshot cleanup skipped", { error: err.message });
+      }
+    }
     if (!content) {
       try {
         content = contentBackend(await ctx.get<ContentProxy>(PluginType.Content, "content"));
@@ -57,7 +75,7 @@ export function lazyBackends(ctx: Lookup, log?: Logger): () => Promise<Backends>
         else log?.warn("content store unreachable: blob cleanup skipped", { error: err.message });
       }
     }
-    return { content, snapshotters: {} };
+    return { content, snapshotters: snapshotters ?? {} };
   };
 }
 

@@ -46,6 +46,7 @@ describe("openMetadata", () => {
       "lease_resources",
       "leases",
       "namespaces",
+      "snapshot_sequences",
       "snapshots",
     ]);
     expect(pragma(db, "journal_mode")).toBe("wal");

@@ -1,7 +1,8 @@
 /** The metadata store: the SQLite database that holds what containerd keeps in its bolt file
  *  (namespaces, images, containers, content and snapshot records, leases), its schema and
- *  migrations, the per-table stores that services call inside one transaction, the content
- *  records the content worker reaches by proxy, and the notices writers send the collector. */
+ *  migrations, the per-table stores that services call inside one transaction, the content and
+ *  snapshot records the content and snapshotter workers reach by proxy, and the notices writers
+ *  send the collector. */
 export {
   knownSchemaVersion,
   type MetadataDb,
@@ -64,5 +65,25 @@ export {
   setNamespaceLabel,
 } from "./namespaces.ts";
 export * as schema from "./schema.ts";
-export { type ContainerExtension, GcLabel, type Labels, type SnapshotKind } from "./schema.ts";
+export {
+  type ContainerExtension,
+  GcLabel,
+  type Labels,
+  type SnapshotKind,
+  type SnapshotPending,
+} from "./schema.ts";
+export {
+  type AbortOptions,
+  backendNameOf,
+  type CommitRequest,
+  type CommitReservation,
+  type CreateRequest,
+  type CreateReservation,
+  type PendingSnapshot,
+  type Reservation,
+  SNAPSHOT_REF_LABEL,
+  type SnapshotRecord,
+  SnapshotRecords,
+} from "./snapshot-records.ts";
+export { type FilterableSnapshot, snapshotFields } from "./snapshot-fields.ts";
 export { digestProblem, goQuote, storedLabels, validateLabel, validateLabels } from "./validate.ts";

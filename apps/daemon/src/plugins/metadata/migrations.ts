@@ -4,10 +4,12 @@
 import journal from "./migrations/meta/_journal.json" with { type: "json" };
 import m0000 from "./migrations/0000_init.sql" with { type: "text" };
 import m0001 from "./migrations/0001_image_annotations.sql" with { type: "text" };
+import m0002 from "./migrations/0002_snapshot_records.sql" with { type: "text" };
 
 export const EMBEDDED_SQL: Record<string, string> = {
   "0000_init": m0000,
   "0001_image_annotations": m0001,
+  "0002_snapshot_records": m0002,
 };
 
 export interface MigrationEntry {

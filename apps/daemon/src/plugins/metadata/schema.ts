@@ -7,8 +7,9 @@
  *   │                                              snapshotter, snapshot_key, extensions, sandbox
  *   ├─ content(namespace, digest)                  size, labels                 (bolt: content/blob)
  *   ├─ ingests(namespace, ref)                     backend_ref, expires_at, expected
- *   ├─ snapshots(namespace, snapshotter, key)      backend_name, parent ─┐ kind, labels
+ *   ├─ snapshots(namespace, snapshotter, key)      backend_name, parent ─┐ kind, labels, pending
  *   │     └───────────── parent is another key ◀──────────────────────────┘
+ *   ├─ snapshot_sequences(namespace, snapshotter)  sequence                     (bolt: the bucket's)
  *   └─ leases(namespace, id)                       labels
  *         └─ lease_resources(namespace, lease, type, id)
  *              type: "content" | "ingests" | "snapshots/<snapshotter>" (the Leases API's names)
@@ -19,7 +20,7 @@
  *
  *  Deleting a namespace: images, containers, content and snapshots keep it alive
  *  (ON DELETE RESTRICT, and the Namespaces service refuses first with containerd's message);
- *  leases and ingests go with it (ON DELETE CASCADE), as the bolt bucket's do.
+ *  leases, ingests and snapshot sequences go with it (ON DELETE CASCADE), as the bolt bucket's do.
  *
  *  Garbage collection walks from images, containers, leases and `gc.root` labels through the
  *  `GcLabel` references below.
@@ -144,6 +145,14 @@ export const ingests = sqliteTable(
 
 export type SnapshotKind = "view" | "active" | "committed";
 
+/** A snapshot record whose backend operation is under way (snapshot-records.ts): hidden from the
+ *  API until confirmed, yet naming its backend snapshot so the collector never removes it.
+ *  `create`: a Prepare or View. `commit`: a Commit of `source` (backend `sourceBackend`), which
+ *  took bolt's bucket sequence `sequence`. `lease`: the caller's, which holds the record. */
+export type SnapshotPending =
+  | { op: "create"; lease?: string }
+  | { op: "commit"; source: string; sourceBackend: string; sequence: number; lease?: string };
+
 export const snapshots = sqliteTable(
   "snapshots",
   {
@@ -156,6 +165,8 @@ export const snapshots = sqliteTable(
     parent: text("parent"),
     kind: text("kind").$type<SnapshotKind>().notNull(),
     labels: labels(),
+    /** Set while the backend operation is under way; null once the record is confirmed. */
+    pending: text("pending", { mode: "json" }).$type<SnapshotPending>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -170,6 +181,21 @@ export const snapshots = sqliteTable(
     index("snapshots_parent").on(t.namespace, t.snapshotter, t.parent),
     index("snapshots_backend_name").on(t.snapshotter, t.backendName),
   ],
+);
+
+/** The last backend-name sequence number given out per namespace and snapshotter: bolt's
+ *  `NextSequence` on the snapshotter bucket, which outlives the snapshots in it, so a backend name
+ *  (`<namespace>/<sequence>/<key>`) is never reused while the collector may still remove it. The
+ *  row exists once the bucket would: a Commit in a namespace and snapshotter without one is
+ *  refused as containerd refuses it. */
+export const snapshotSequences = sqliteTable(
+  "snapshot_sequences",
+  {
+    namespace: namespace("cascade"),
+    snapshotter: text("snapshotter").notNull(),
+    sequence: integer("sequence").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespace, t.snapshotter] })],
 );
 
 export const leases = sqliteTable(
