@@ -10,7 +10,7 @@ import { sha256 } from "../harness/images.ts";
 
 // Blobs written with ctr content ingest belong to no image or lease: containerd's collector (and
 // ours) removes them at its next run. Keep it from running during these tests.
-const keepUnreferenced = `[plugins."io.containerd.gc.v1.scheduler"]\n  startup_delay = "1h"\n  mutation_threshold = 1000000\n`;
+const keepUnreferenced = `[plugins."io.containerd.gc.v1.scheduler"]\n  startup_delay = "1h"\n  mutation_threshold = 1000000\n  deletion_threshold = 1000000\n`;
 
 describe.skipIf(!hasBinary("ctr"))("crash safety", () => {
   test("20 ingests with the daemon killed at random moments", async () => {

@@ -1,10 +1,10 @@
 /** One gRPC call on one HTTP/2 stream: route it, build its CallContext, feed the handler
  *  encoded request messages, write back framed replies and end with a status.
  *
- *  The daemon never decodes protobuf here: bytes go to the Router and bytes come back.
+ *  The daemon never decodes protobuf here: bytes go to the Router and bytes come back. The
+ *  stream is a ServerStream (transport.ts): node:http2 or our own HTTP/2 server alike.
  *  A call ends exactly once (`finished`), whichever comes first: the handler's result, its
  *  error, our own refusal (oversize, malformed), the deadline, or the client going away. */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import {
   BunkerError,
   type CallContext,
@@ -15,7 +15,7 @@ import {
   type Route,
   type Router,
 } from "@bunkerd/plugin-api";
-import { frame, MessageReader } from "./framing.ts";
+import { MessageReader, readLength } from "./framing.ts";
 import {
   headerValue,
   LeaseHeader,
@@ -26,6 +26,7 @@ import {
 } from "./metadata.ts";
 import { RequestStream } from "./request-stream.ts";
 import { encodeGrpcMessage, type Status, statusOf } from "./status.ts";
+import type { RequestHeaders, ServerStream, StreamListener, Trailers } from "./transport.ts";
 
 /** The server's logger: console and consola both fit. */
 export interface Logger {
@@ -56,15 +57,13 @@ export interface CallEnv {
   readonly log: Logger;
   /** Calls in flight, so close() can wait for them and then cut them. */
   readonly inflight: Set<InflightCall>;
-  /** One listener for every stream's 'error' (a reset stream is routine, not a failure). */
-  readonly onStreamError: (e: Error) => void;
 }
 
 const grpcContentType = "application/grpc";
 
 /** Handles one incoming stream; never throws. */
-export function serveStream(env: CallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-  stream.on("error", env.onStreamError);
+export function serveStream(env: CallEnv, stream: ServerStream): void {
+  const headers = stream.headers;
   if (headers[":method"] !== "POST") {
     refuse(stream, 405, Code.Internal, `grpc: invalid :method ${JSON.stringify(headers[":method"])}`);
     return;
@@ -81,7 +80,7 @@ export function serveStream(env: CallEnv, stream: ServerHttp2Stream, headers: In
     refuse(stream, 200, Code.Unimplemented, unknownMethodMessage(env.router, path));
     return;
   }
-  new Call(env, stream, headers, route).start();
+  new Call(env, stream, route).start();
 }
 
 function isGrpcContentType(v: string | undefined): boolean {
@@ -102,32 +101,25 @@ function unknownMethodMessage(router: ServiceAwareRouter, path: string): string 
 }
 
 /** A status before any message: "trailers-only", status in the response headers. */
-function refuse(stream: ServerHttp2Stream, httpStatus: number, code: Code, message: string): void {
+function refuse(stream: ServerStream, httpStatus: number, code: Code, message: string): void {
   try {
-    stream.respond(statusHeaders(httpStatus, code, message), { endStream: true });
+    stream.endWithStatus(httpStatus, trailersOf(code, message));
   } catch {
     // The stream is already gone; nothing to tell.
   }
-  stream.resume(); // drop whatever body the client still sends
+  stream.discard(); // drop whatever body the client still sends
 }
 
-function statusHeaders(httpStatus: number, code: Code, message: string): Record<string, string | number> {
-  const h: Record<string, string | number> = {
-    ":status": httpStatus,
-    "content-type": grpcContentType,
-    "grpc-status": String(code),
-  };
-  if (message) h["grpc-message"] = encodeGrpcMessage(message);
-  return h;
+function trailersOf(code: Code, message: string): Trailers {
+  if (!message) return statusOnly[code] ?? { "grpc-status": String(code) };
+  return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
 }
 
-function trailersOf(code: Code, message: string): Record<string, string> {
-  const t: Record<string, string> = { "grpc-status": String(code) };
-  if (message) t["grpc-message"] = encodeGrpcMessage(message);
-  return t;
-}
-
-const okTrailers = { "grpc-status": "0" } as const;
+// One frozen object per code, so a transport can cache its encoding.
+const statusOnly: Trailers[] = Array.from({ length: 17 }, (_, c) =>
+  Object.freeze({ "grpc-status": String(c) }),
+);
+const okTrailers = statusOnly[Code.OK]!;
 const maxTimerMs = 2 ** 31 - 1;
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
@@ -138,9 +130,10 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<Uint8Array> {
   return typeof v === "object" && v !== null && Symbol.asyncIterator in v;
 }
 
-class Call implements InflightCall {
+class Call implements InflightCall, StreamListener {
   private readonly started: number;
   private readonly streamingInput: boolean;
+  private readonly headers: RequestHeaders;
   /** Made on first use of ctx.signal: most unary handlers never look. */
   private controller: AbortController | undefined;
   private stopReason: BunkerError | undefined;
@@ -149,7 +142,6 @@ class Call implements InflightCall {
   private ctx!: CallContext;
   private finished = false;
   private headersSent = false;
-  private trailers: Record<string, string> = okTrailers;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** unary / server streaming: the request message, collected until END_STREAM. */
   private request: Uint8Array | undefined;
@@ -160,20 +152,17 @@ class Call implements InflightCall {
 
   constructor(
     private readonly env: CallEnv,
-    private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
+    private readonly stream: ServerStream,
     private readonly route: Route,
   ) {
     this.started = env.onCall ? performance.now() : 0;
     this.streamingInput = route.kind === "client_streaming" || route.kind === "bidi_streaming";
+    this.headers = stream.headers;
   }
 
   start(): void {
     this.env.inflight.add(this);
-    const s = this.stream;
-    s.on("close", this.onClose);
-    s.on("data", this.onData);
-    s.on("end", this.onEnd);
+    this.stream.listen(this);
     const headers = this.headers;
     let deadline: number | undefined;
     let namespace = headerValue(headers, NamespaceHeader);
@@ -209,7 +198,7 @@ class Call implements InflightCall {
       },
     };
     if (this.streamingInput) {
-      this.requests = new RequestStream(s);
+      this.requests = new RequestStream(this.stream);
       this.dispatch(this.requests);
     }
   }
@@ -222,11 +211,12 @@ class Call implements InflightCall {
     return this.controller.signal;
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** StreamListener: a chunk of the request body. */
+  data(chunk: Uint8Array): void {
     if (this.finished) return; // a refused or finished call drops the rest of the body
     // The common case: one whole uncompressed message in one DATA frame.
     if (!this.reader?.partial && chunk.length >= 5 && chunk[0] === 0) {
-      const length = chunk.readUInt32BE(1);
+      const length = readLength(chunk);
       if (length + 5 === chunk.length && length <= this.env.maxRecvMessageSize) {
         this.message(chunk.subarray(5));
         return;
@@ -241,7 +231,7 @@ class Call implements InflightCall {
     } catch (e) {
       this.fail(e);
     }
-  };
+  }
 
   /** MessageSink: one request message. */
   message(message: Uint8Array): void {
@@ -253,7 +243,8 @@ class Call implements InflightCall {
     }
   }
 
-  private readonly onEnd = (): void => {
+  /** StreamListener: the client's END_STREAM. */
+  end(): void {
     if (this.finished) return;
     if (this.reader?.partial) {
       this.fail(fromStatus(Code.Internal, "grpc: request ended inside a message"));
@@ -271,7 +262,7 @@ class Call implements InflightCall {
     const request = this.request!;
     this.request = undefined;
     this.dispatch(request);
-  };
+  }
 
   private dispatch(input: Uint8Array | AsyncIterable<Uint8Array>): void {
     let result: Promise<Uint8Array> | AsyncIterable<Uint8Array>;
@@ -307,9 +298,9 @@ class Call implements InflightCall {
     if (this.timer) clearTimeout(this.timer);
     const s = this.stream;
     try {
-      s.respond({ ":status": 200, "content-type": grpcContentType }, { waitForTrailers: true });
-      s.on("wantTrailers", this.onWantTrailers); // fires once; `once` costs a wrapper per call
-      s.end(frame(message));
+      s.respond();
+      s.writeMessage(message);
+      s.end(okTrailers);
     } catch (e) {
       this.env.log.debug("grpc: writing reply failed", e);
     }
@@ -338,20 +329,9 @@ class Call implements InflightCall {
     const s = this.stream;
     if (!this.headersSent) {
       this.headersSent = true;
-      s.respond({ ":status": 200, "content-type": grpcContentType }, { waitForTrailers: true });
-      s.on("wantTrailers", this.onWantTrailers);
+      s.respond();
     }
-    if (!s.write(frame(message))) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          s.off("drain", done);
-          s.off("close", done);
-          resolve();
-        };
-        s.on("drain", done);
-        s.on("close", done);
-      });
-    }
+    if (!s.writeMessage(message)) await s.drained();
   }
 
   private sendTooLarge(size: number): BunkerError {
@@ -360,14 +340,6 @@ class Call implements InflightCall {
       `grpc: trying to send message larger than max (${size} vs. ${this.env.maxSendMessageSize})`,
     );
   }
-
-  private readonly onWantTrailers = (): void => {
-    try {
-      this.stream.sendTrailers(this.trailers);
-    } catch (e) {
-      this.env.log.debug("grpc: sending trailers failed", e);
-    }
-  };
 
   private fail(e: unknown): void {
     this.finish(statusOf(e));
@@ -378,14 +350,11 @@ class Call implements InflightCall {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     const s = this.stream;
-    if (!s.destroyed) {
+    if (s.open) {
       try {
-        if (this.headersSent) {
-          this.trailers = trailersOf(status.code, status.message);
-          s.end();
-        } else {
-          s.respond(statusHeaders(200, status.code, status.message), { endStream: true });
-        }
+        const trailers = trailersOf(status.code, status.message);
+        if (this.headersSent) s.end(trailers);
+        else s.endWithStatus(200, trailers);
       } catch (e) {
         this.env.log.debug("grpc: ending call failed", e);
       }
@@ -403,15 +372,15 @@ class Call implements InflightCall {
     this.finish({ code: Code.DeadlineExceeded, message: "context deadline exceeded" });
   }
 
-  /** The stream closed: normal after finish, a cancellation before it (RST_STREAM from the
-   *  client, or its connection went away). */
-  private readonly onClose = (): void => {
+  /** StreamListener: the stream closed. Normal after finish, a cancellation before it
+   *  (RST_STREAM from the client, or its connection went away). */
+  closed(): void {
     if (this.finished) return;
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     this.stopHandler(new BunkerError(Kind.Canceled, "context canceled"));
     this.report(Code.Canceled);
-  };
+  }
 
   /** Tells the handler the call is over: its signal aborts, its request stream throws, and
    *  its reply stream is closed. */
@@ -425,7 +394,7 @@ class Call implements InflightCall {
   private afterFinish(code: Code): void {
     // The client may still be sending (we refused early): keep reading and drop it, so flow
     // control never stalls the connection.
-    if (!this.stream.readableEnded) this.stream.resume();
+    this.stream.discard();
     this.report(code);
   }
 

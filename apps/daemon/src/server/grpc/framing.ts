@@ -16,13 +16,18 @@ export function frame(message: Uint8Array): Buffer {
   return out;
 }
 
+/** The big-endian length in a message prefix at `at`. */
+export function readLength(b: Uint8Array, at = 0): number {
+  return ((b[at + 1]! << 24) | (b[at + 2]! << 16) | (b[at + 3]! << 8) | b[at + 4]!) >>> 0;
+}
+
 /** Receives the messages a reader completes. */
 export interface MessageSink {
   message(message: Uint8Array): void;
 }
 
 export class MessageReader {
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
   private buffered = 0;
   /** Length of the message being read, or -1 while waiting for a prefix. */
   private need = -1;
@@ -39,7 +44,7 @@ export class MessageReader {
   }
 
   /** Feeds one DATA chunk; hands every complete message to `sink`. Throws a status error. */
-  push(chunk: Buffer, sink: MessageSink): void {
+  push(chunk: Uint8Array, sink: MessageSink): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -48,7 +53,7 @@ export class MessageReader {
         if (this.buffered < PREFIX) return;
         const prefix = this.take(PREFIX);
         this.checkFlag(prefix[0]!);
-        const length = prefix.readUInt32BE(1);
+        const length = readLength(prefix);
         if (length > this.maxSize) {
           // grpc-go's wording, which containerd clients print.
           throw fromStatus(
@@ -78,7 +83,7 @@ export class MessageReader {
   }
 
   /** Removes n buffered bytes; copies only when they span chunks. */
-  private take(n: number): Buffer {
+  private take(n: number): Uint8Array {
     if (n === 0) return empty;
     this.buffered -= n;
     const first = this.chunks[0]!;

@@ -1,7 +1,7 @@
 /** What a gRPC request's headers say about the call: namespace, lease, deadline and the
  *  metadata handed to handlers. Parsed once at the edge; a bad value refuses the call. */
-import type { IncomingHttpHeaders } from "node:http2";
 import { BunkerError, Code, fromStatus, Kind } from "@bunkerd/plugin-api";
+import type { RequestHeaders } from "./transport.ts";
 
 export const NamespaceHeader = "containerd-namespace";
 export const LeaseHeader = "containerd-lease";
@@ -40,13 +40,13 @@ export function parseTimeout(value: string): number {
 }
 
 /** A header's value as one string: the first when a client repeated it. */
-export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+export function headerValue(headers: RequestHeaders, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
 /** Request headers without HTTP/2 pseudo-headers, as CallContext.metadata. */
-export function metadataOf(headers: IncomingHttpHeaders): Record<string, string[]> {
+export function metadataOf(headers: RequestHeaders): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const key in headers) {
     if (key.charCodeAt(0) === 0x3a) continue; // ':'

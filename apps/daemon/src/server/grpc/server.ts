@@ -1,60 +1,17 @@
-/** The daemon's gRPC server: hand-framed gRPC on node:http2 stream handlers, with no
- *  protobuf decoding, handing encoded messages to the Router (BUN-NOTES: Connect's server
- *  adapter manages ~2.3k calls/s on Bun, raw stream handlers ~3× that).
+/** The gRPC server on node:http2 stream handlers: hand-framed gRPC with no protobuf decoding,
+ *  handing encoded messages to the Router (BUN-NOTES: Connect's server adapter manages ~2.3k
+ *  calls/s on Bun, raw stream handlers ~3× that). ../h2/ serves the same calls on our own
+ *  HTTP/2 over Bun sockets, faster again; this one stays as the reference both must match.
  *
  *  One Router, several listeners: a unix socket (plain HTTP/2, like containerd's) and
  *  optionally TCP, with TLS when given a certificate and mTLS when given a CA. */
 import { chmod, chown, rm } from "node:fs/promises";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import {
-  type CallEnv,
-  type InflightCall,
-  type Logger,
-  type OnCall,
-  type ServiceAwareRouter,
-  serveStream,
-} from "./call.ts";
+import { createCallEnv, type GrpcServer, type GrpcServerOptions } from "./api.ts";
+import { serveStream } from "./call.ts";
 import { formatHostPort, listenOn, parseHostPort, prepareUnixSocket } from "./listen.ts";
-
-export interface GrpcServerOptions {
-  /** Hands each method path to its Route. May implement `hasService` for grpc-go's exact
-   *  "unknown method M for service S" wording; without it every miss is "unknown service S". */
-  router: ServiceAwareRouter;
-  /** Largest request message accepted, in bytes (containerd: 16 MiB). */
-  maxRecvMessageSize: number;
-  /** Largest reply message sent, in bytes (containerd: 16 MiB). */
-  maxSendMessageSize: number;
-  /** Called once per routed call when it ends, for metrics. */
-  onCall?: OnCall;
-  log: Logger;
-}
-
-export interface UnixListenOptions {
-  uid?: number;
-  gid?: number;
-  /** Socket file mode; containerd's is 0o660. */
-  mode?: number;
-}
-
-/** PEM data (not file paths). Without cert and key the listener is plain HTTP/2, as
- *  containerd's tcp_address is without tcp_tls_cert. */
-export interface TcpListenOptions {
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  /** CA bundle: when set, clients must present a certificate it signed (mTLS). */
-  ca?: string | Buffer;
-}
-
-export interface GrpcServer {
-  /** Resolves with the socket path once listening (mode and owner applied). */
-  listenUnix(path: string, options?: UnixListenOptions): Promise<string>;
-  /** Resolves with the bound "host:port" (useful with port 0). */
-  listenTcp(address: string, options?: TcpListenOptions): Promise<string>;
-  /** Stops accepting, lets in-flight calls finish for up to graceMs, then cuts the rest
-   *  (their handlers see their signal abort) and removes the unix socket files. */
-  close(graceMs?: number): Promise<void>;
-}
+import { NodeServerStream } from "./node-stream.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -73,17 +30,10 @@ const lastStreamId = Symbol("lastStreamId");
 // Clients that exit without a goodbye (every Go ctr run) reset their connection: routine.
 const routineErrors = new Set(["ECONNRESET", "EPIPE", "ECANCELED", "ERR_STREAM_PREMATURE_CLOSE"]);
 
-export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+export function createNodeGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { log } = options;
-  const env: CallEnv = {
-    router: options.router,
-    maxRecvMessageSize: options.maxRecvMessageSize,
-    maxSendMessageSize: options.maxSendMessageSize,
-    onCall: options.onCall,
-    log,
-    inflight: new Set<InflightCall>(),
-    onStreamError: (e) => log.debug("grpc: stream error", e.message),
-  };
+  const env = createCallEnv(options);
+  const onStreamError = (e: Error) => log.debug("grpc: stream error", e.message);
   const servers: http2.Http2Server[] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
   const socketPaths: string[] = [];
@@ -98,7 +48,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     }
     if (session) session[lastStreamId] = stream.id;
     try {
-      serveStream(env, stream, headers);
+      serveStream(env, new NodeServerStream(stream, headers, onStreamError));
     } catch (e) {
       log.error("grpc: stream handler failed", e);
       stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);

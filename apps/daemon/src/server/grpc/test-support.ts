@@ -16,7 +16,8 @@ import {
 import type { CallContext, MethodKind, Route, Router } from "@bunkerd/plugin-api";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Logger, ServiceAwareRouter } from "./call.ts";
-import { createGrpcServer, type GrpcServer, type GrpcServerOptions } from "./server.ts";
+import type { CreateGrpcServer, GrpcServer, GrpcServerOptions } from "./api.ts";
+import { createNodeGrpcServer } from "./server.ts";
 
 export const echoService = "bunkerd.test.v1.Echo";
 
@@ -109,6 +110,7 @@ export interface Running {
 export async function serveUnix(
   router: Router,
   options: Partial<Omit<GrpcServerOptions, "router">> = {},
+  createGrpcServer: CreateGrpcServer = createNodeGrpcServer,
 ): Promise<Running> {
   const dir = tempDir();
   const socket = join(dir, "grpc.sock");
