@@ -17,7 +17,9 @@ import { builtins } from "./builtins.ts";
 import { Exchange } from "./events/exchange.ts";
 import type { HostApi } from "./host/api.ts";
 import { PluginHost } from "./host/host.ts";
+import type { GcTotals } from "./plugins/gc/start.ts";
 // Hand-written HTTP/2 on Bun.listen: ~1.4× containerd's calls/s, where node:http2 is ~1× (bench/RESULTS.md).
+import { prepareUnixSocket } from "./server/grpc/listen.ts";
 import { createGrpcServer } from "./server/h2/index.ts";
 import { eventsPlugin, exchangePlugin } from "./services/events/plugin.ts";
 import { healthPlugin } from "./services/health/plugin.ts";
@@ -70,6 +72,11 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
   for (const m of cleanupTempMounts(s.root)) log.warn("unmounted leftover temp mount", m);
   const oomWarning = applyOomScore(s.oomScore);
   if (oomWarning) log.warn(oomWarning);
+
+  // Refuse a socket that another live daemon serves before anything starts (plugins would
+  // otherwise open the same stores); stale socket files from a crash are removed.
+  await prepareUnixSocket(s.grpc.address);
+  await prepareUnixSocket(s.ttrpc.address);
 
   const exchange = new Exchange();
   let serving = true;
@@ -141,6 +148,12 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     }
     if (metrics && registry && s.metrics.address) {
       metrics.pluginMetrics(registry, () => host.plugins());
+      metrics.gcMetrics(registry, async () => {
+        const gc = await host
+          .get<{ totals(): Promise<GcTotals> }>("io.containerd.gc.v1", "scheduler")
+          .catch(() => undefined);
+        return gc?.totals();
+      });
       const m = await metrics.startMetricsServer(s.metrics.address, registry);
       closers.push(() => m.close());
       log.info("serving...", { address: m.address, server: "metrics" });

@@ -284,9 +284,11 @@ async function cleanSnapshotter(
   }
   // containerd's garbageCollect ends with the snapshotter's Cleanup when it removed something.
   if (order.length > 0 && backend.cleanup) {
-    await backend.cleanup().catch((e) =>
-      log?.warn("snapshotter cleanup failed", { snapshotter: name, error: toBunkerError(e).message }),
-    );
+    await backend
+      .cleanup()
+      .catch((e) =>
+        log?.warn("snapshotter cleanup failed", { snapshotter: name, error: toBunkerError(e).message }),
+      );
   }
 }
 

@@ -21,11 +21,28 @@ type BlobInfo = { digest: string; createdAt?: Date };
 
 type Lookup = Pick<InitContext<GcConfig>, "get">;
 
-export async function startScheduler(ctx: InitContext<GcConfig>, clock?: Clock): Promise<GcScheduler> {
+/** Running totals since the daemon started, for the metrics endpoint. */
+export interface GcTotals {
+  collections: number;
+  seconds: number;
+  lastSeconds: number;
+  removed: { content: number; snapshots: number; ingests: number; leases: number };
+}
+
+export async function startScheduler(
+  ctx: InitContext<GcConfig>,
+  clock?: Clock,
+): Promise<GcScheduler & { totals(): Promise<GcTotals> }> {
   const db = await ctx.get<MetadataDb>(PluginType.Metadata, "sqlite");
   const config = schedulerConfig(ctx.config);
   Object.assign(ctx.exports, configExports(config));
   const backends = lazyBackends(ctx, ctx.log);
+  const totals: GcTotals = {
+    collections: 0,
+    seconds: 0,
+    lastSeconds: 0,
+    removed: { content: 0, snapshots: 0, ingests: 0, leases: 0 },
+  };
   let missed = false;
   let snapshottersSeen = false;
   const scheduler = new GcScheduler(
@@ -34,15 +51,22 @@ export async function startScheduler(ctx: InitContext<GcConfig>, clock?: Clock):
       // Blobs (and snapshots) left while a backend was out of reach are found by walking it
       // whole: the content store on its return, the snapshotters the first time they are found.
       const haveSnapshotters = Object.keys(found.snapshotters ?? {}).length > 0;
-      const all = dirty.all || (missed && found.content !== undefined) || (haveSnapshotters && !snapshottersSeen);
+      const all =
+        dirty.all || (missed && found.content !== undefined) || (haveSnapshotters && !snapshottersSeen);
       missed = found.content === undefined;
       snapshottersSeen ||= haveSnapshotters;
-      return collect(db, found, { dirty: { ...dirty, all }, log: ctx.log });
+      const stats = await collect(db, found, { dirty: { ...dirty, all }, log: ctx.log });
+      totals.collections++;
+      totals.seconds += stats.durationMs / 1000;
+      totals.lastSeconds = stats.durationMs / 1000;
+      for (const k of ["content", "snapshots", "ingests", "leases"] as const) totals.removed[k] += stats[k];
+      return stats;
     },
     config,
     { log: ctx.log, clock },
   );
-  return scheduler.start();
+  // What /v1/metrics exports (the host asks through the plugin proxy at each scrape).
+  return Object.assign(scheduler.start(), { totals: async () => structuredClone(totals) });
 }
 
 /** The backends, found on first use: the content store and the snapshots service are other

@@ -12,3 +12,4 @@ export {
   Histogram,
   MetricsRegistry,
 } from "./registry.ts";
+export { gcMetrics } from "./gc.ts";
