@@ -20,7 +20,7 @@ describe.skipIf(!hasBinary("ctr"))("bunkerd lifecycle", () => {
     expect(await d.proc.exited).toBe(0);
     expect(existsSync(d.address)).toBe(false);
     expect(existsSync(d.ttrpcAddress)).toBe(false);
-    expect(log()).toMatch(/msg="bunkerd successfully booted in 0\.\d+s"/);
+    expect(log()).toMatch(/msg="bunkerd successfully booted in \d+\.\d+s"/);
     await d.stop();
   });
 

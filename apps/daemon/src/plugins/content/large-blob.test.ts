@@ -28,7 +28,12 @@ test("100 MiB: streamed in, committed, streamed out with the same digest, RSS gr
     base = process.memoryUsage().rss;
     peak = base;
   };
+  // Each chunk read is a fresh buffer that only the garbage collector frees; when the whole
+  // test suite runs, its pacing varies. Collect every few chunks, as a long-running daemon
+  // does, so the peak reflects what the store holds rather than when the runtime collected.
+  let samples = 0;
   const sample = () => {
+    if (++samples % 16 === 0) Bun.gc(false);
     peak = Math.max(peak, process.memoryUsage().rss);
   };
   startPhase();
