@@ -28,13 +28,28 @@ function sh(cmd: string[], cwd?: string) {
 
 function tarDir(dir: string): Uint8Array {
   return new Uint8Array(
-    sh(["tar", "--xattrs", "--xattrs-include=*", "--sort=name", "--numeric-owner", "-C", dir, "-cf", "-", "."]),
+    sh([
+      "tar",
+      "--xattrs",
+      "--xattrs-include=*",
+      "--sort=name",
+      "--numeric-owner",
+      "-C",
+      dir,
+      "-cf",
+      "-",
+      ".",
+    ]),
   );
 }
 
 function layer1(dir: string) {
-  for (const d of ["bin", "etc", "opt/data", "dev", "usr/local/bin"]) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, "bin/busybox"), Bun.file("/bin/busybox").size > 0 ? new Uint8Array(sh(["cat", "/bin/busybox"])) : "");
+  for (const d of ["bin", "etc", "opt/data", "dev", "usr/local/bin"])
+    mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(
+    join(dir, "bin/busybox"),
+    Bun.file("/bin/busybox").size > 0 ? new Uint8Array(sh(["cat", "/bin/busybox"])) : "",
+  );
   chmodSync(join(dir, "bin/busybox"), 0o755);
   symlinkSync("busybox", join(dir, "bin/sh"));
   writeFileSync(join(dir, "etc/motd"), "welcome v1\n");
@@ -73,7 +88,13 @@ function layer3(dir: string) {
 }
 
 /** Builds the image as an OCI layout directory; returns the layout and what it holds. */
-export function buildTestImage(): { layout: string; tag: string; manifestDigest: string; diffIds: string[]; cleanup(): void } {
+export function buildTestImage(): {
+  layout: string;
+  tag: string;
+  manifestDigest: string;
+  diffIds: string[];
+  cleanup(): void;
+} {
   const work = mkdtempSync("/tmp/testimage-");
   const tars = [layer1, layer2, layer3].map((build, i) => {
     const dir = join(work, `l${i}`);
@@ -90,7 +111,10 @@ export function buildTestImage(): { layout: string; tag: string; manifestDigest:
     return { digest, size: b.length };
   };
   const diffIds = tars.map((t) => sha256(t));
-  const layers = tars.map((t) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...put(gzipSync(t, { level: 1 })) }));
+  const layers = tars.map((t) => ({
+    mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+    ...put(gzipSync(t, { level: 1 })),
+  }));
   const config = {
     mediaType: "application/vnd.oci.image.config.v1+json",
     ...put(
@@ -113,10 +137,19 @@ export function buildTestImage(): { layout: string; tag: string; manifestDigest:
   const tag = "v1";
   writeFileSync(
     join(layout, "index.json"),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": tag } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": tag } }],
+    }),
   );
   for (let i = 0; i < 3; i++) rmSync(join(work, `l${i}`), { recursive: true, force: true });
-  return { layout, tag, manifestDigest: manifest.digest, diffIds, cleanup: () => rmSync(work, { recursive: true, force: true }) };
+  return {
+    layout,
+    tag,
+    manifestDigest: manifest.digest,
+    diffIds,
+    cleanup: () => rmSync(work, { recursive: true, force: true }),
+  };
 }
 
 /** Every entry under `root`, for comparing two unpacked trees: type, mode, owner, size,

@@ -25,10 +25,18 @@ describe.skipIf(!ready)("pull with the Go ctr", () => {
     registry = await startRegistry();
     image = buildTestImage();
     ref = `${registry.host}/test/hard:${image.tag}`;
-    const r = Bun.spawnSync([
-      "skopeo", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false",
-      `oci:${image.layout}:${image.tag}`, `docker://${ref}`,
-    ], { stderr: "pipe" });
+    const r = Bun.spawnSync(
+      [
+        "skopeo",
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        `oci:${image.layout}:${image.tag}`,
+        `docker://${ref}`,
+      ],
+      { stderr: "pipe" },
+    );
     if (r.exitCode !== 0) throw new Error(`skopeo: ${r.stderr}`);
     [bunker, ctd] = await Promise.all([startDaemon("bunkerd"), startDaemon("containerd")]);
   }, 120_000);
@@ -43,7 +51,9 @@ describe.skipIf(!ready)("pull with the Go ctr", () => {
       const r = await d.ctr(["images", "pull", "--plain-http", ref], { timeoutMs: 120_000 });
       // ctr's progress loop may log its own in-flight status call being cancelled as the pull
       // ends ("active check failed … context canceled"), against either daemon: not a failure.
-      const errors = r.stderr.split("\n").filter((l) => /level=error|ctr: /.test(l) && !l.includes("context canceled"));
+      const errors = r.stderr
+        .split("\n")
+        .filter((l) => /level=error|ctr: /.test(l) && !l.includes("context canceled"));
       expect(errors).toEqual([]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`done`);
@@ -80,7 +90,9 @@ describe.skipIf(!ready)("pull with the Go ctr", () => {
     expect(ours["bin/sh"]).toContain('"target": "busybox"');
     // And the whole tree, entry by entry, is what containerd produced.
     const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort();
-    const diff = keys.filter((k) => ours[k] !== theirs[k]).map((k) => `${k}\n  bunkerd:    ${ours[k]}\n  containerd: ${theirs[k]}`);
+    const diff = keys
+      .filter((k) => ours[k] !== theirs[k])
+      .map((k) => `${k}\n  bunkerd:    ${ours[k]}\n  containerd: ${theirs[k]}`);
     expect(diff).toEqual([]);
   }, 180_000);
 
