@@ -86,8 +86,13 @@ describe("metrics", () => {
       expect(text).toContain("grpc_server_handling_seconds_bucket");
       expect(text).toMatch(/process_resident_memory_bytes \d+/);
       expect(text).toMatch(/bunkerd_plugin_info\{[^}]*id="sqlite"[^}]*\} 1/);
-      // The collector ran at start-up (startup_delay 100 ms) and reports what it did.
-      expect(text).toMatch(/bunkerd_gc_collections_total [1-9]/);
+      // The collector runs at start-up (startup_delay 100 ms) and reports what it did.
+      let gc = text;
+      for (let i = 0; i < 100 && !/bunkerd_gc_collections_total [1-9]/.test(gc); i++) {
+        await Bun.sleep(50);
+        gc = await (await fetch(`http://127.0.0.1:${port}/v1/metrics`)).text();
+      }
+      expect(gc).toMatch(/bunkerd_gc_collections_total [1-9]/);
       expect(text).toContain('bunkerd_gc_removed_total{type="content"}');
       expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
     } finally {

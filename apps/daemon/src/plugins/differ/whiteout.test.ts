@@ -99,7 +99,7 @@ describe.skipIf(!isRoot)("whiteouts", () => {
     await apply(upper, buildTar(B), "overlay", [lower]);
 
     const u = snapshot(upper);
-    for (const w of ["etc/a", "dir", "file-then-dir"].slice(0, 2)) {
+    for (const w of ["etc/a", "dir"]) {
       expect([w, u.get(w)!.type, u.get(w)!.rdev]).toEqual([w, "char", [0, 0]]);
     }
     expect(u.get("opq")!.xattrs["trusted.overlay.opaque"]).toBe("79");

@@ -103,7 +103,8 @@ export class NamespacedContent {
       const digest = await w.commit(size, o.expected ?? "", o.labels);
       return { digest, size };
     } catch (e) {
-      if ((e as { kind?: string }).kind === "already exists" && o.expected) return { digest: o.expected, size };
+      if ((e as { kind?: string }).kind === "already exists" && o.expected)
+        return { digest: o.expected, size };
       throw e;
     } finally {
       await w.close();

@@ -21,7 +21,11 @@ export interface Descriptor {
 
 /** The walking differ's plugin instance (plugins/differ). */
 export interface Differ {
-  apply(desc: Descriptor, mounts: Mount[], opts: { blobPath: string; tmpMountsDir: string }): Promise<Descriptor>;
+  apply(
+    desc: Descriptor,
+    mounts: Mount[],
+    opts: { blobPath: string; tmpMountsDir: string },
+  ): Promise<Descriptor>;
   compare(
     lower: Mount[],
     upper: Mount[],
@@ -37,7 +41,11 @@ const mountsOf = (ms: { type: string; source: string; target: string; options: s
 /** containerd's label naming a compressed layer's uncompressed digest. */
 const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
 
-export function diffService(differ: Differ, content: ContentProxy, daemonRoot: string): ServiceHandlers<typeof Diff> {
+export function diffService(
+  differ: Differ,
+  content: ContentProxy,
+  daemonRoot: string,
+): ServiceHandlers<typeof Diff> {
   const tmpMountsDir = join(daemonRoot, "tmpmounts");
   return {
     async apply(req, call: CallContext) {
@@ -49,7 +57,9 @@ export function diffService(differ: Differ, content: ContentProxy, daemonRoot: s
         mountsOf(req.mounts),
         { blobPath: path, tmpMountsDir },
       );
-      return { applied: { mediaType: applied.mediaType, digest: applied.digest, size: BigInt(applied.size) } };
+      return {
+        applied: { mediaType: applied.mediaType, digest: applied.digest, size: BigInt(applied.size) },
+      };
     },
     async diff(req, call: CallContext) {
       const dest = join(tmpMountsDir, `diff-${crypto.randomUUID()}.tar`);
