@@ -1,34 +1,14 @@
 /** What a gRPC request's headers say about the call: namespace, lease, deadline and the
  *  metadata handed to handlers. Parsed once at the edge; a bad value refuses the call. */
-import { BunkerError, Code, fromStatus, Kind } from "@bunkerd/plugin-api";
+import { BunkerError, Code, fromStatus, Kind, requireNamespace } from "@bunkerd/plugin-api";
 import type { RequestHeaders } from "./transport.ts";
 
 export const NamespaceHeader = "containerd-namespace";
 export const LeaseHeader = "containerd-lease";
 
-// containerd's identifiers.Validate (namespaces/context.go NamespaceRequired → identifiers).
-const identifierRe = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
-const identifierMaxLength = 76;
-
-/** containerd's NamespaceRequired: FailedPrecondition when absent, InvalidArgument when malformed. */
-export function requireNamespace(value: string | undefined): string {
-  if (value === undefined || value === "") {
-    throw new BunkerError(Kind.FailedPrecondition, "namespace is required");
-  }
-  if (value.length > identifierMaxLength) {
-    throw new BunkerError(
-      Kind.InvalidArgument,
-      `namespace validation: identifier ${JSON.stringify(value)} greater than maximum length (${identifierMaxLength} characters)`,
-    );
-  }
-  if (!identifierRe.test(value)) {
-    throw new BunkerError(
-      Kind.InvalidArgument,
-      `namespace validation: identifier ${JSON.stringify(value)} must match ${identifierRe.source}`,
-    );
-  }
-  return value;
-}
+/** containerd's NamespaceRequired: FailedPrecondition when absent, InvalidArgument when malformed
+ *  (one definition for gRPC and ttrpc, in plugin-api). */
+export { requireNamespace };
 
 const timeoutUnitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
