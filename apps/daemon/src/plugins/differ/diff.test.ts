@@ -29,9 +29,12 @@ import { mountsUnder } from "./testdata/mounts.ts";
 
 let base: string;
 afterEach(() => {
-  if (base) {
+  if (!base) return;
+  try {
     expect(mountsUnder(base)).toEqual([]);
+  } finally {
     rm(base);
+    base = "";
   }
 });
 

@@ -49,8 +49,11 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  expect(compareTrees(world(), before)).toEqual([]);
-  rm(base);
+  try {
+    expect(compareTrees(world(), before)).toEqual([]);
+  } finally {
+    rm(base);
+  }
 });
 
 async function applyBytes(bytes: Uint8Array, opts: { maxUncompressed?: number } = {}) {

@@ -15,8 +15,10 @@ import { mountsUnder } from "./testdata/mounts.ts";
 
 let base = "";
 afterEach(() => {
-  if (base) {
+  if (!base) return;
+  try {
     expect(mountsUnder(base)).toEqual([]);
+  } finally {
     rm(base);
     base = "";
   }
