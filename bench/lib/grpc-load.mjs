@@ -1,14 +1,21 @@
 #!/usr/bin/env node
-/** gRPC load client for `Version/Version`, the same for every daemon. Runs on Node 20 with raw
- *  `node:http2` (Bun's http2 client is not what we want to measure): one HTTP/2 connection
- *  over the unix socket, `concurrency` calls kept in flight, each hand-framed (5-byte prefix +
- *  empty message) and checked for `grpc-status: 0`.
+/** gRPC load client for one unary method (default `Version/Version`), the same for every daemon.
+ *  Runs on Node 20 with raw `node:http2` (Bun's http2 client is not what we want to measure):
+ *  one HTTP/2 connection over the unix socket, `concurrency` calls kept in flight, each
+ *  hand-framed (5-byte prefix + the request message, empty by default) and checked for
+ *  `grpc-status: 0` and a reply message.
  *
  *    node bench/lib/grpc-load.mjs --socket PATH [--concurrency 32] [--duration 3] [--warmup 0.5]
+ *        [--path /pkg.Service/Method] [--message-hex HEX | --message-file FILE] [--namespace NS]
+ *
+ *  `--message-hex`/`--message-file` give the serialized request message (without the 5-byte
+ *  prefix; the client adds it); `--namespace` sends `containerd-namespace: NS` on every call.
  *
  *  Prints one JSON line: calls completed in the measured window (after the warm-up), calls/s,
- *  latency p50/p99/max in ms, errors, the total calls including warm-up, and this client's
- *  own CPU use in the window (to tell a client-bound run from a daemon-bound one). */
+ *  latency p50/p99/max in ms, errors, the total calls including warm-up, the size of the first
+ *  reply (bytes on the wire, gRPC prefixes included), and this client's own CPU use in the
+ *  window (to tell a client-bound run from a daemon-bound one). */
+import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
 import { parseArgs } from "node:util";
@@ -20,10 +27,15 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3" },
     warmup: { type: "string", default: "0.5" },
     path: { type: "string", default: "/containerd.services.version.v1.Version/Version" },
+    "message-hex": { type: "string" },
+    "message-file": { type: "string" },
+    namespace: { type: "string" },
   },
 });
 if (!values.socket) {
-  console.error("usage: grpc-load.mjs --socket PATH [--concurrency N] [--duration S] [--warmup S]");
+  console.error(
+    "usage: grpc-load.mjs --socket PATH [--concurrency N] [--duration S] [--warmup S] [--path P] [--message-hex HEX | --message-file F] [--namespace NS]",
+  );
   process.exit(2);
 }
 const concurrency = Number(values.concurrency);
@@ -36,7 +48,13 @@ const headers = {
   "content-type": "application/grpc",
   te: "trailers",
 };
-const body = Buffer.alloc(5); // uncompressed, length 0: an empty VersionRequest
+if (values.namespace) headers["containerd-namespace"] = values.namespace;
+const message = values["message-file"]
+  ? readFileSync(values["message-file"])
+  : Buffer.from(values["message-hex"] ?? "", "hex"); // empty: e.g. a VersionRequest
+const body = Buffer.alloc(5 + message.length); // byte 0: uncompressed; 1–4: length
+body.writeUInt32BE(message.length, 1);
+message.copy(body, 5);
 
 const session = http2.connect("http://localhost", { createConnection: () => net.connect(values.socket) });
 session.on("error", (e) => fail(`connection error: ${e.message}`));
@@ -47,28 +65,39 @@ function fail(msg) {
   process.exit(1);
 }
 
+let replyBytes = 0;
+
 /** One call; resolves with an error string, or undefined on grpc-status 0 with a reply message. */
 function call() {
   return new Promise((resolve) => {
     const req = session.request(headers);
     let status;
+    let grpcMessage;
     let bytes = 0;
     req.on("response", (h) => {
       if (h[":status"] !== 200) status = `http ${h[":status"]}`;
-      else if (h["grpc-status"] !== undefined) status = h["grpc-status"]; // trailers-only
+      else if (h["grpc-status"] !== undefined) {
+        status = h["grpc-status"]; // trailers-only
+        grpcMessage = h["grpc-message"];
+      }
     });
     req.on("data", (chunk) => {
       bytes += chunk.length;
     });
     req.on("trailers", (t) => {
       status ??= t["grpc-status"];
+      grpcMessage ??= t["grpc-message"];
     });
     req.on("error", (e) => {
       status = e.message;
     });
     req.on("close", () => {
+      replyBytes = bytes;
       if (status === "0" && bytes >= 5) resolve(undefined);
-      else resolve(`grpc-status ${status ?? "missing"} (${bytes} bytes)`);
+      else {
+        const why = grpcMessage ? `: ${decodeURIComponent(grpcMessage)}` : "";
+        resolve(`grpc-status ${status ?? "missing"}${why} (${bytes} bytes)`);
+      }
     });
     req.end(body);
   });
@@ -76,6 +105,7 @@ function call() {
 
 const first = await call();
 if (first) fail(`first call failed: ${first}`);
+const firstReplyBytes = replyBytes;
 
 const start = performance.now();
 const measureFrom = start + warmupMs;
@@ -130,6 +160,7 @@ console.log(
     errors,
     lastError,
     totalCalls: total + 1,
+    replyBytes: firstReplyBytes,
     clientCpuPct: ((cpu.user + cpu.system) / 1000 / durationMs) * 100,
   }),
 );

@@ -15,6 +15,12 @@ export interface LoadOptions {
   concurrency: number;
   durationS: number;
   warmupS: number;
+  /** The unary method's path; default VERSION_METHOD. */
+  method?: string;
+  /** The serialized request message (no gRPC prefix); default empty. */
+  message?: Uint8Array;
+  /** Sent as `containerd-namespace` on every call. */
+  namespace?: string;
 }
 
 export interface LoadResult {
@@ -33,6 +39,8 @@ export interface LoadResult {
   lastError?: string;
   /** Calls including the warm-up (estimated from the rate for h2load). */
   totalCalls: number;
+  /** Node client only: bytes of the first reply's DATA (gRPC prefixes included). */
+  replyBytes?: number;
   /** The client's own CPU use, % of one core (Node: measured window; h2load: whole run). */
   clientCpuPct: number;
   /** Daemon CPU time (all threads) over the client's whole run, divided by totalCalls, µs. */
@@ -91,17 +99,24 @@ export async function runLoad(
   daemonPid: number,
   o: LoadOptions,
 ): Promise<LoadResult> {
+  const method = o.method ?? VERSION_METHOD;
+  const message = o.message ?? new Uint8Array(0);
   const cpu0 = cpuMsOf(daemonPid);
   let r: Omit<LoadResult, "daemonCpuUsPerCall">;
   if (client === "node") {
     const argv = ["node", nodeClient, "--socket", socket, "--concurrency", String(o.concurrency)];
-    argv.push("--duration", String(o.durationS), "--warmup", String(o.warmupS));
+    argv.push("--duration", String(o.durationS), "--warmup", String(o.warmupS), "--path", method);
+    if (message.length) argv.push("--message-hex", Buffer.from(message).toString("hex"));
+    if (o.namespace) argv.push("--namespace", o.namespace);
     const { out } = await spawnClient(argv, o);
     r = { client, ...JSON.parse(out) };
   } else {
-    // One connection (-c 1) with up to N streams in flight (-m N); body: 5-byte prefix, empty message.
-    const body = join(dirname(socket), "empty-grpc-message.bin"); // in the daemon's temp dir
-    await Bun.write(body, new Uint8Array(5));
+    // One connection (-c 1) with up to N streams in flight (-m N); body: 5-byte prefix + message.
+    const body = join(dirname(socket), "grpc-message.bin"); // in the daemon's temp dir
+    const framed = new Uint8Array(5 + message.length);
+    new DataView(framed.buffer).setUint32(1, message.length);
+    framed.set(message, 5);
+    await Bun.write(body, framed);
     const argv = ["h2load", "-B", `unix:${socket}`, "-c", "1", "-m", String(o.concurrency)];
     argv.push(
       "-D",
@@ -109,15 +124,9 @@ export async function runLoad(
       "--warm-up-time",
       `${Math.round(o.warmupS * 1000)}ms`,
     );
-    argv.push(
-      "-H",
-      "content-type: application/grpc",
-      "-H",
-      "te: trailers",
-      "-d",
-      body,
-      `http://localhost${VERSION_METHOD}`,
-    );
+    argv.push("-H", "content-type: application/grpc", "-H", "te: trailers");
+    if (o.namespace) argv.push("-H", `containerd-namespace: ${o.namespace}`);
+    argv.push("-d", body, `http://localhost${method}`);
     const { out, cpuMs } = await spawnClient(argv, o);
     r = { ...parseH2load(out, o), clientCpuPct: (cpuMs / ((o.durationS + o.warmupS) * 1000)) * 100 };
   }

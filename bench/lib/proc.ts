@@ -77,3 +77,31 @@ export function cpuMsOf(pid: number): number {
   // stat fields 14 (utime) and 15 (stime); f starts at field 3.
   return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
 }
+
+export interface ThreadCpu {
+  tid: number;
+  /** The thread's name (`/proc/PID/task/TID/comm`): bunkerd names each worker after its group,
+   *  e.g. `io.containerd.m` (metadata, 15 characters kept); the main thread is the process name. */
+  name: string;
+  cpuMs: number;
+}
+
+/** User + system CPU time of each thread of the process, in ms (tick resolution). */
+export function threadCpuOf(pid: number): ThreadCpu[] {
+  const out: ThreadCpu[] = [];
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim();
+      out.push({ tid: Number(t), name, cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks });
+    } catch {} // the thread ended meanwhile
+  }
+  return out;
+}

@@ -1,7 +1,8 @@
 /** The systems a scenario compares, behind one interface: bunkerd, containerd 1.6 with its CRI
  *  plugin disabled (the baseline: bunkerd has no CRI yet), and containerd with CRI as a
- *  reference. Each start() gets a fresh temp dir (root, state, sockets, config, log), and each
- *  stop() signals the daemon by pid (SIGKILL after a grace period) and removes the dir.
+ *  reference. Each start() gets a fresh temp dir (root, state, sockets, config, log) unless the
+ *  caller passes its own `dir`, and each stop() signals the daemon by pid (SIGKILL after a grace
+ *  period) and removes the temp dir.
  *  A target runs one daemon at a time; scenarios run one target at a time. */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,6 +38,14 @@ export interface TargetOptions {
   /** bunkerd only: run `bun --cpu-prof` on the daemon's entry and keep the profile here. */
   cpuProfileDir?: string;
   readyTimeoutMs?: number;
+  /** TOML appended to the generated config (e.g. a `[plugins."…"]` table). */
+  extraConfig?: string;
+  /** Extra environment for the daemon process. */
+  env?: Record<string, string>;
+  /** Run in this directory (root, state, sockets, config, log) instead of a fresh temp dir, and
+   *  keep it on stop: the caller made it and removes it. Lets a second daemon start on what a
+   *  first one wrote, e.g. a profiled daemon on data an unprofiled one set up. */
+  dir?: string;
 }
 
 const live = new Set<Target>();
@@ -81,19 +90,20 @@ function daemonTarget(spec: Spec, o: TargetOptions): Target {
     async start() {
       if (aborted) throw new Error(`${spec.name}: not started, the run was interrupted`);
       if (current) throw new Error(`${spec.name}: already running (pid ${current.proc.pid})`);
-      const dir = mkdtempSync(`/tmp/bench-${spec.name.replace("+", "-")}-`);
+      const dir = o.dir ?? mkdtempSync(`/tmp/bench-${spec.name.replace("+", "-")}-`);
       const configPath = join(dir, "config.toml");
       const address = join(dir, "d.sock");
       const logPath = join(dir, "daemon.log");
-      writeFileSync(configPath, spec.config(dir));
+      writeFileSync(configPath, spec.config(dir) + (o.extraConfig ?? ""));
       const argv = spec.argv(configPath);
       const log = Bun.file(logPath);
       const t0 = performance.now();
       let proc: Subprocess;
       try {
-        proc = Bun.spawn(argv, { stdin: "ignore", stdout: log, stderr: log, cwd: REPO });
+        const env = o.env ? { ...process.env, ...o.env } : undefined;
+        proc = Bun.spawn(argv, { stdin: "ignore", stdout: log, stderr: log, cwd: REPO, env });
       } catch (e) {
-        cleanupDir(dir); // e.g. the binary is not installed
+        if (!o.dir) cleanupDir(dir); // e.g. the binary is not installed
         throw e;
       }
       current = { proc, dir };
@@ -136,7 +146,7 @@ function daemonTarget(spec: Spec, o: TargetOptions): Target {
           await proc.exited;
           clearTimeout(timer);
         } finally {
-          cleanupDir(dir);
+          if (!o.dir) cleanupDir(dir);
           live.delete(target);
         }
       })();
