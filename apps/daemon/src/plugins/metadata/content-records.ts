@@ -23,7 +23,7 @@ import {
   parseFilters,
   type FieldLookup,
 } from "@bunkerd/plugin-api";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { type MetadataDb, type MetadataTx, read, write } from "./db.ts";
 import { type GcNotifier, noGc } from "./gc-notify.ts";
 import { mapField } from "./images.ts";
@@ -87,14 +87,31 @@ const ingestResource = (ref: string): LeaseResource => ({ type: ResourceType.ing
 export const backendRefOf = (namespace: string, ref: string) => `${namespace}/1/${ref}`;
 
 export class ContentRecords {
+  /** The hottest read (every Content Info and Read asks it): built and compiled once.
+   *  One SELECT needs no transaction around it to see a consistent row. */
+  private readonly infoQuery;
+
   constructor(
     private readonly db: MetadataDb,
     private readonly gc: GcNotifier = noGc,
-  ) {}
+  ) {
+    this.infoQuery = db
+      .select(infoColumns)
+      .from(content)
+      .where(
+        and(
+          eq(content.namespace, sql.placeholder("namespace")),
+          eq(content.digest, sql.placeholder("digest")),
+        ),
+      )
+      .prepare();
+  }
 
   /** The blob's record in the namespace. */
   async info(namespace: string, digest: string): Promise<ContentInfo> {
-    return read(this.db, (tx) => getInfo(tx, namespace, digest));
+    const info = this.infoQuery.get({ namespace, digest });
+    if (!info) throw notFound(`content digest ${digest}`);
+    return info;
   }
 
   /** The namespace's blobs matching any of the filters (`digest`, `labels.<key>`), by digest. */
@@ -112,7 +129,7 @@ export class ContentRecords {
 
   /** Whether the namespace has the blob. */
   async has(namespace: string, digest: string): Promise<boolean> {
-    return read(this.db, (tx) => findInfo(tx, namespace, digest) !== undefined);
+    return this.infoQuery.get({ namespace, digest }) !== undefined;
   }
 
   /** Whether any namespace has the blob. */
