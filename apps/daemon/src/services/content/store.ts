@@ -6,7 +6,15 @@
  *  - Writing a digest that another namespace already has is instant: the write is "shared",
  *    its status says it is complete, and its commit only records the blob in this namespace.
  *  - The local store knows a namespace's ingest as `<namespace>/1/<ref>`. */
-import { failedPrecondition, matchFilters, notFound, parseFilters, unavailable } from "@bunkerd/plugin-api";
+import {
+  Code,
+  failedPrecondition,
+  fromStatus,
+  matchFilters,
+  notFound,
+  parseFilters,
+  unavailable,
+} from "@bunkerd/plugin-api";
 import type { ContentInfo, ContentRecords, IngestRecord } from "../../plugins/metadata/content-records.ts";
 import type { LocalStore, Status, Writer } from "../../plugins/content/index.ts";
 
@@ -66,9 +74,10 @@ export class NamespacedContent {
     return this.records.delete(ns, digest, { lease });
   }
 
-  /** Streams the blob from disk, after checking the namespace holds it. */
+  /** Streams the blob from disk, after checking the namespace holds it and the offset is in it. */
   async read(ns: string, digest: string, offset: number, size: number) {
     const info = await this.records.info(ns, digest);
+    if (offset > info.size) throw fromStatus(Code.OutOfRange, `read past object length ${info.size} bytes`);
     return { size: info.size, chunks: await this.local.read(digest, offset, size) };
   }
 
