@@ -11,18 +11,20 @@ import { PluginHost } from "./host.ts";
 
 const fixtures = join(import.meta.dir, "testdata/plugins.ts");
 let host: PluginHost | undefined;
-let dir: string | undefined;
+// Every boot makes its own dir (a test may boot several times): all are removed.
+const dirs: string[] = [];
 
 afterEach(async () => {
   await host?.stop();
   host = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 async function boot(
   extra: { disabled?: string[]; required?: string[]; config?: Record<string, Record<string, unknown>> } = {},
 ) {
-  dir = mkdtempSync(join(tmpdir(), "host-"));
+  const dir = mkdtempSync(join(tmpdir(), "host-"));
+  dirs.push(dir);
   const exchange = new Exchange();
   host = new PluginHost({
     builtins: {},
