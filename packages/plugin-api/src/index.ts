@@ -69,3 +69,11 @@ export {
   recordLookup,
 } from "./filters/filters.ts";
 export { requireNamespace, validateIdentifier, validateTopic } from "./identifiers.ts";
+export {
+  DIGEST_HEX_LENGTH,
+  type DigestAlgorithm,
+  digestProblem,
+  INVALID_DIGEST_FORMAT,
+  INVALID_DIGEST_LENGTH,
+  UNSUPPORTED_DIGEST,
+} from "./digest.ts";

@@ -39,27 +39,8 @@ export function goQuote(s: string): string {
   return `${out}"`;
 }
 
-// go-digest v1.0.0: the hex length of each algorithm containerd links, and the shape of a digest
-// whose algorithm it does not know.
-const DIGEST_HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
-const DIGEST_SHAPE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const LOWER_HEX = /^[a-f0-9]*$/;
-
-/** go-digest's `Digest.Validate`: undefined for a valid digest, else its reason, word for word
- *  ("invalid checksum digest format", "invalid checksum digest length", "unsupported digest
- *  algorithm"). containerd puts the reason inside its own messages. */
-export function digestProblem(s: string): string | undefined {
-  const i = s.indexOf(":");
-  if (i <= 0 || i + 1 === s.length) return "invalid checksum digest format";
-  const algorithm = s.slice(0, i);
-  const encoded = s.slice(i + 1);
-  const length = Object.hasOwn(DIGEST_HEX_LENGTH, algorithm) ? DIGEST_HEX_LENGTH[algorithm] : undefined;
-  if (length === undefined) {
-    return DIGEST_SHAPE.test(s) ? "unsupported digest algorithm" : "invalid checksum digest format";
-  }
-  if (encoded.length !== length) return "invalid checksum digest length";
-  return LOWER_HEX.test(encoded) ? undefined : "invalid checksum digest format";
-}
+// go-digest's check lives in plugin-api: one for every store that takes a digest.
+export { digestProblem } from "@bunkerd/plugin-api";
 
 /** boltutil.WriteLabels (also used for annotations): the map as stored. An empty value is not
  *  stored (that is how a label is removed); an empty key with a value is refused by bolt, which
