@@ -10,6 +10,7 @@ import * as metadata from "./plugins/metadata/plugin.ts";
 import * as transfer from "./plugins/transfer/plugin.ts";
 import * as contentRecords from "./plugins/metadata/records-plugin.ts";
 import * as snapshotRecords from "./plugins/metadata/snapshot-records-plugin.ts";
+import * as containers from "./services/containers/plugin.ts";
 import * as content from "./services/content/plugin.ts";
 import * as diff from "./services/diff/plugin.ts";
 import * as images from "./services/images/plugin.ts";
@@ -27,6 +28,7 @@ export const builtins: Record<string, PluginModule> = {
   snapshotRecords,
   gc,
   images,
+  containers,
   leases,
   namespaces,
   snapshots,

@@ -23,6 +23,19 @@ export {
   type IngestRecord,
   type StartIngestOptions,
 } from "./content-records.ts";
+export {
+  type AnyValue,
+  type ContainerInput,
+  type ContainerRecord,
+  containerFields,
+  containerProblem,
+  createContainer,
+  deleteContainer,
+  findContainer,
+  getContainer,
+  listContainers,
+  updateContainer,
+} from "./containers.ts";
 export { type Deletion, type GcNotifier, gcNotifier, noGc } from "./gc-notify.ts";
 export {
   createImage,

@@ -30,7 +30,8 @@ export interface ContainersLocal {
   /** AlreadyExists when the id is taken; InvalidArgument naming the field when the record is bad. */
   create(namespace: string, container: Container): Promise<Container>;
   /** `paths` is the update mask (containerd's field paths: labels, labels.<key>, image, spec,
-   *  snapshotkey, snapshotter, runtime, extensions, extensions.<key>); empty updates all mutable ones. */
+   *  snapshotkey, extensions, extensions.<key>; `runtime` and `snapshotter` are refused, as in
+   *  containerd); empty updates all mutable ones and refuses a changed snapshotter or runtime name. */
   update(namespace: string, container: Container, paths: string[]): Promise<Container>;
   delete(namespace: string, id: string): Promise<void>;
 }

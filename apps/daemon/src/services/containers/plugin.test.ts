@@ -1,0 +1,190 @@
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { create, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import {
+  BunkerError,
+  type CallContext,
+  type EventPayload,
+  type InitContext,
+  Kind,
+  notFound,
+  PluginType,
+  type Route,
+  serviceRoutes,
+} from "@bunkerd/plugin-api";
+import { Containers } from "@bunkerd/proto/containerd/services/containers/v1/containers_pb.ts";
+import { type MetadataDb, openMetadata } from "../../plugins/metadata/db.ts";
+import { containersGrpc, containersService } from "./plugin.ts";
+
+// The adapter end to end, without a socket: the records' init, the handlers they register, and
+// protobuf in and out, the way the router calls a route.
+
+let db: MetadataDb;
+let routes: Route[];
+let published: [string, string, EventPayload][];
+let gc: string[];
+
+function context(plugins: Record<string, unknown>): InitContext {
+  return {
+    events: {
+      publish: async (ns: string, topic: string, ev: EventPayload) => void published.push([ns, topic, ev]),
+    },
+    async get(type: string, id?: string) {
+      const key = `${type}.${id}`;
+      if (!(key in plugins)) throw notFound(`plugin ${key}`);
+      return plugins[key];
+    },
+    registerService<S extends DescService>(svc: S, handlers: never, opts: { namespaced?: boolean } = {}) {
+      routes.push(...serviceRoutes(svc, handlers, opts.namespaced ?? true));
+    },
+  } as unknown as InitContext;
+}
+
+beforeEach(async () => {
+  db = openMetadata(":memory:");
+  routes = [];
+  published = [];
+  gc = [];
+  const scheduler = {
+    mutated: () => void gc.push("mutated"),
+    deleted: () => void gc.push("deleted"),
+    collect: async () => void gc.push("collect"),
+  };
+  const plugins: Record<string, unknown> = {
+    [`${PluginType.Metadata}.sqlite`]: db,
+    [`${PluginType.GC}.scheduler`]: scheduler,
+  };
+  plugins[`${PluginType.Service}.containers-service`] = await containersService.init(context(plugins));
+  await containersGrpc.init(context(plugins));
+});
+afterEach(() => db.$client.close());
+
+const method = (name: string) => Containers.methods.find((x) => x.name === name)!;
+const route = (name: string) =>
+  routes.find((r) => r.path === `/containerd.services.containers.v1.Containers/${name}`)!;
+const callContext = (namespace: string) =>
+  ({
+    method: "",
+    protocol: "grpc",
+    namespace,
+    metadata: {},
+    signal: new AbortController().signal,
+  }) as unknown as CallContext;
+
+// biome-ignore lint/suspicious/noExplicitAny: protobuf messages of several shapes
+async function call(name: string, req: object, namespace = "default"): Promise<any> {
+  const m = method(name);
+  const out = await (route(name).invoke(
+    toBinary(m.input, create(m.input, req as never)),
+    callContext(namespace),
+  ) as Promise<Uint8Array>);
+  return fromBinary(m.output, out);
+}
+
+async function stream(name: string, req: object, namespace = "default") {
+  const m = method(name);
+  const out = route(name).invoke(
+    toBinary(m.input, create(m.input, req as never)),
+    callContext(namespace),
+  ) as AsyncIterable<Uint8Array>;
+  // biome-ignore lint/suspicious/noExplicitAny: protobuf messages
+  const msgs: any[] = [];
+  for await (const b of out) msgs.push(fromBinary(m.output, b));
+  return msgs;
+}
+
+const SPEC = {
+  typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec",
+  value: new Uint8Array([123, 125]),
+};
+const container = (id: string, more: object = {}) => ({
+  id,
+  image: "docker.io/library/busybox:test",
+  runtime: {
+    name: "io.containerd.runc.v2",
+    options: { typeUrl: "containerd.runc.v1.Options", value: new Uint8Array() },
+  },
+  spec: SPEC,
+  snapshotter: "overlayfs",
+  snapshotKey: id,
+  ...more,
+});
+
+test("every method is routed and needs a namespace", () => {
+  expect(routes.map((r) => [r.path.split("/").pop(), r.kind, r.namespaced])).toEqual([
+    ["Get", "unary", true],
+    ["List", "unary", true],
+    ["ListStream", "server_streaming", true],
+    ["Create", "unary", true],
+    ["Update", "unary", true],
+    ["Delete", "unary", true],
+  ]);
+});
+
+test("create, get, update, list, list stream and delete over protobuf, in the call's namespace", async () => {
+  const ext = { typeUrl: "x.Ext", value: new Uint8Array([7]) };
+  const created = await call(
+    "Create",
+    { container: container("c1", { labels: { a: "1" }, extensions: { e: ext } }) },
+    "ns1",
+  );
+  expect(created.container).toMatchObject({
+    id: "c1",
+    labels: { a: "1" },
+    image: "docker.io/library/busybox:test",
+    runtime: { name: "io.containerd.runc.v2", options: { typeUrl: "containerd.runc.v1.Options" } },
+    spec: SPEC,
+    snapshotter: "overlayfs",
+    snapshotKey: "c1",
+    extensions: { e: ext },
+  });
+  expect(Math.abs(timestampDate(created.container.createdAt).getTime() - Date.now())).toBeLessThan(5000);
+
+  const got = await call("Get", { id: "c1" }, "ns1");
+  expect(got.container).toEqual(created.container);
+
+  const updated = await call(
+    "Update",
+    { container: { id: "c1", labels: { b: "2" } }, updateMask: { paths: ["labels.b"] } },
+    "ns1",
+  );
+  expect(updated.container.labels).toEqual({ a: "1", b: "2" });
+
+  await call("Create", { container: container("c0") }, "ns1");
+  expect(
+    (await call("List", { filters: ["labels.b==2"] }, "ns1")).containers.map((c: { id: string }) => c.id),
+  ).toEqual(["c1"]);
+  const streamed = await stream("ListStream", {}, "ns1");
+  expect(streamed.map((m) => m.container.id)).toEqual(["c0", "c1"]);
+  expect(streamed[1].container).toEqual(updated.container);
+  expect(await stream("ListStream", {}, "other")).toEqual([]);
+  expect((await call("List", {}, "other")).containers).toEqual([]);
+
+  await call("Delete", { id: "c1" }, "ns1");
+  await expect(call("Get", { id: "c1" }, "ns1")).rejects.toMatchObject({ kind: Kind.NotFound });
+  expect(published.map(([ns, topic, ev]) => [ns, topic, ev.typeUrl])).toEqual([
+    ["ns1", "/containers/create", "containerd.events.ContainerCreate"],
+    ["ns1", "/containers/update", "containerd.events.ContainerUpdate"],
+    ["ns1", "/containers/create", "containerd.events.ContainerCreate"],
+    ["ns1", "/containers/delete", "containerd.events.ContainerDelete"],
+  ]);
+  await Bun.sleep(0);
+  expect(gc).toEqual(["mutated", "mutated", "mutated", "deleted"]);
+});
+
+test("a request without a container, spec or runtime gets containerd's errors", async () => {
+  const e = await call("Create", {}).catch((x) => x);
+  expect(e).toBeInstanceOf(BunkerError);
+  expect([e.kind, e.message]).toEqual([
+    Kind.InvalidArgument,
+    "create container failed validation: container.ID: identifier must not be empty: invalid argument",
+  ]);
+  const noSpec = await call("Create", { container: { id: "x", runtime: { name: "r" } } }).catch((x) => x);
+  expect(noSpec.message).toBe(
+    "create container failed validation: container.Spec must be set: invalid argument",
+  );
+  const noId = await call("Update", {}).catch((x) => x);
+  expect([noId.kind, noId.message]).toEqual([Kind.InvalidArgument, "Container.ID required"]);
+  const bad = await stream("ListStream", { filters: ["id=="] }).catch((x) => x);
+  expect(bad.kind).toBe(Kind.InvalidArgument);
+});
