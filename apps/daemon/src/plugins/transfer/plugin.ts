@@ -1,5 +1,5 @@
-/** The pull pipeline's plugins:
- *  - io.containerd.transfer.v1.local, in the transfer worker: registry → image store;
+/** The transfer pipeline's plugins:
+ *  - io.containerd.transfer.v1.local, in the transfer worker: pull, push, import and export;
  *  - io.containerd.service.v1.ingest-sessions, in the content worker: write sessions on the
  *    namespaced content store that the pipeline drives over a proxy (a writer cannot cross a
  *    port, so it stays beside the store). */

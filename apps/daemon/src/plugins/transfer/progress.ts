@@ -42,6 +42,8 @@ export class ProgressTracker {
     private readonly root: string,
     private readonly emit: ProgressFn | undefined,
     intervalMs = PROGRESS_INTERVAL_MS,
+    /** The event for bytes moving: `downloading` for a pull, `uploading` for a push. */
+    private readonly transferring = "downloading",
   ) {
     if (emit) {
       this.timer = setInterval(() => this.tick(), intervalMs);
@@ -125,7 +127,7 @@ export class ProgressTracker {
       job.state = "progress";
       job.reported = job.offset;
       this.emit({
-        event: "downloading",
+        event: this.transferring,
         name: job.name,
         parents: job.parents,
         progress: job.offset,

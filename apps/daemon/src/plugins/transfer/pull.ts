@@ -340,7 +340,7 @@ class Pull {
   }
 }
 
-function resolverOptions(
+export function resolverOptions(
   source: RegistrySource,
   hostsDir: string | undefined,
   credentials: CredentialsFn | undefined,

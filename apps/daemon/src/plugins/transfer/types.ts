@@ -46,8 +46,35 @@ export interface ImageStoreTarget {
   unpacks: UnpackConfiguration[];
 }
 
-export type TransferSource = RegistrySource;
-export type TransferDestination = ImageStoreTarget;
+/** An archive the client streams in (containerd.types.transfer.ImageImportStream). */
+export interface ImportStreamSource {
+  kind: "import-stream";
+  stream: string;
+  mediaType: string;
+  forceCompress: boolean;
+  /** The archive's bytes, as they arrive (set by the service from the named stream). */
+  bytes: AsyncIterable<Uint8Array>;
+}
+
+/** Where an export's bytes go: the client's stream, as its window allows. */
+export interface ByteSink {
+  write(bytes: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+/** An archive streamed back to the client (containerd.types.transfer.ImageExportStream). */
+export interface ExportStreamTarget {
+  kind: "export-stream";
+  stream: string;
+  mediaType: string;
+  platforms: Platform[];
+  allPlatforms: boolean;
+  skipCompatibilityManifest: boolean;
+  skipNonDistributable: boolean;
+  sink: ByteSink;
+}
+
+export type TransferSource = RegistrySource | ImportStreamSource | ImageStoreTarget;
+export type TransferDestination = ImageStoreTarget | RegistrySource | ExportStreamTarget;
 
 export interface TransferOptions {
   ns: string;
@@ -60,5 +87,14 @@ export interface TransferOptions {
 
 /** How containerd names the objects in messages ("OCI Registry (ref)", "Local Image Store (name)"). */
 export function describeObject(o: TransferSource | TransferDestination): string {
-  return o.kind === "registry" ? `OCI Registry (${o.reference})` : `Local Image Store (${o.name})`;
+  switch (o.kind) {
+    case "registry":
+      return `OCI Registry (${o.reference})`;
+    case "image-store":
+      return `Local Image Store (${o.name})`;
+    case "import-stream":
+      return `Image Import Stream (${o.stream})`;
+    case "export-stream":
+      return `Image Export Stream (${o.stream})`;
+  }
 }

@@ -2,7 +2,10 @@ import { expect, test } from "bun:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type CallContext, Code, Kind } from "@bunkerd/plugin-api";
 import { ImageStoreSchema } from "@bunkerd/proto/containerd/types/transfer/imagestore_pb.ts";
-import { ImageImportStreamSchema } from "@bunkerd/proto/containerd/types/transfer/importexport_pb.ts";
+import {
+  ImageExportStreamSchema,
+  ImageImportStreamSchema,
+} from "@bunkerd/proto/containerd/types/transfer/importexport_pb.ts";
 import { ProgressSchema } from "@bunkerd/proto/containerd/types/transfer/progress_pb.ts";
 import {
   AuthRequestSchema,
@@ -71,7 +74,32 @@ test("OCIRegistry and ImageStore become typed objects; the bare and the googleap
     ],
   });
   expect(() => parseDestination(store({ platforms: [{}] }))).toThrow("platforms[0]");
-  expect(parseSource(packAny(ImageImportStreamSchema, { stream: "s" }))).toBeUndefined();
+  expect(parseSource(packAny(ImageImportStreamSchema, { stream: "s", forceCompress: true }))).toMatchObject({
+    kind: "import-stream",
+    stream: "s",
+    forceCompress: true,
+  });
+  expect(parseSource(store({ name: "img" }))).toMatchObject({ kind: "image-store", name: "img" });
+  expect(parseDestination(registry("r/x:y"))).toMatchObject({ kind: "registry", reference: "r/x:y" });
+  expect(
+    parseDestination(
+      packAny(ImageExportStreamSchema, {
+        stream: "e",
+        platforms: [{ os: "linux", architecture: "arm64" }],
+        allPlatforms: true,
+        skipNonDistributable: true,
+      }),
+    ),
+  ).toMatchObject({
+    kind: "export-stream",
+    stream: "e",
+    platforms: [{ os: "linux", architecture: "arm64" }],
+    allPlatforms: true,
+    skipCompatibilityManifest: false,
+    skipNonDistributable: true,
+  });
+  expect(() => parseSource(packAny(ImageImportStreamSchema, {}))).toThrow("stream is required");
+  expect(parseSource(packAny(ImageExportStreamSchema, { stream: "s" }))).toBeUndefined();
 });
 
 test("progress goes to the named stream, which closes when the transfer ends", async () => {
@@ -127,11 +155,11 @@ test("an unknown progress stream is NotFound; an unsupported pair is Unimplement
   };
   expect(await Promise.resolve(svc.transfer(req as never, call())).catch((e) => e.kind)).toBe(Kind.NotFound);
   const err = await Promise.resolve(
-    svc.transfer({ source: packAny(ImageImportStreamSchema, {}), destination: store({}) } as never, call()),
+    svc.transfer({ source: packAny(ImageExportStreamSchema, {}), destination: store({}) } as never, call()),
   ).catch((e) => e);
   expect(err.code).toBe(Code.Unimplemented);
   expect(err.message).toBe(
-    "method Transfer not implemented for containerd.types.transfer.ImageImportStream to containerd.types.transfer.ImageStore",
+    "method Transfer not implemented for containerd.types.transfer.ImageExportStream to containerd.types.transfer.ImageStore",
   );
 });
 

@@ -1,11 +1,17 @@
 /** containerd.services.transfer.v1.Transfer (containerd 1.7's services/transfer): the source
- *  and destination arrive as Any and become typed objects here; the progress stream named in
+ *  and destination arrive as Any and become typed objects here (OCIRegistry, ImageStore,
+ *  ImageImportStream, ImageExportStream); an import or export stream named in them carries the
+ *  archive's bytes under containerd's window flow control (streaming/bytes.ts). The progress stream named in
  *  the options receives containerd.types.transfer.Progress messages and is closed when the
  *  transfer ends, which completes the client's Stream call. A source asking for credentials
  *  through an auth stream gets them there (AuthRequest → AuthResponse); that stream is closed
  *  at the end too (containerd leaves it to the client to end). */
 import type { Platform as PlatformMessage } from "@bunkerd/proto/containerd/types/platform_pb.ts";
 import { ImageStoreSchema } from "@bunkerd/proto/containerd/types/transfer/imagestore_pb.ts";
+import {
+  ImageExportStreamSchema,
+  ImageImportStreamSchema,
+} from "@bunkerd/proto/containerd/types/transfer/importexport_pb.ts";
 import { ProgressSchema } from "@bunkerd/proto/containerd/types/transfer/progress_pb.ts";
 import {
   AuthRequestSchema,
@@ -19,11 +25,15 @@ import type { Credentials, CredentialsFn, Platform } from "@bunkerd/registry";
 import type { ProgressEvent, ProgressFn } from "../../plugins/transfer/progress.ts";
 import type { LocalTransfer } from "../../plugins/transfer/transfer.ts";
 import type {
+  ByteSink,
+  ExportStreamTarget,
   ImageStoreTarget,
+  ImportStreamSource,
   RegistrySource,
   TransferDestination,
   TransferSource,
 } from "../../plugins/transfer/types.ts";
+import { ByteSender, receiveBytes } from "../streaming/bytes.ts";
 import {
   type AnyMessage,
   packAny,
@@ -45,7 +55,7 @@ export function transferService(
       // Found first and closed whatever happens, so the client's Stream call always ends.
       const id = req.options?.progressStream ?? "";
       const progressStream = id ? streams.get(ns, id) : undefined;
-      let authStream: Stream | undefined;
+      const opened: Stream[] = [];
       try {
         const source = parseSource(req.source);
         const destination = parseDestination(req.destination);
@@ -55,8 +65,24 @@ export function transferService(
             `method Transfer not implemented for ${req.source?.typeUrl ?? ""} to ${req.destination?.typeUrl ?? ""}`,
           );
         }
-        if (source.authStream) authStream = streams.get(ns, source.authStream);
-        const credentials = authStream && askCredentials(authStream, source);
+        const registry =
+          source.kind === "registry" ? source : destination.kind === "registry" ? destination : undefined;
+        let credentials: CredentialsFn | undefined;
+        if (registry?.authStream) {
+          const authStream = streams.get(ns, registry.authStream);
+          opened.push(authStream);
+          credentials = askCredentials(authStream, registry);
+        }
+        if (source.kind === "import-stream") {
+          const stream = streams.get(ns, source.stream);
+          opened.push(stream);
+          source.bytes = receiveBytes(stream);
+        }
+        if (destination.kind === "export-stream") {
+          const stream = streams.get(ns, destination.stream);
+          opened.push(stream);
+          destination.sink = new ByteSender(stream);
+        }
         await local.transfer(source, destination, {
           ns,
           lease: call.lease,
@@ -66,9 +92,10 @@ export function transferService(
         });
         return {};
       } finally {
-        // The auth stream too: nothing asks on it after the transfer.
+        // The auth and byte streams too: nothing uses them after the transfer, and closing an
+        // export stream is what tells the client the archive is complete.
         progressStream?.close();
-        authStream?.close();
+        for (const s of opened) s.close();
       }
     },
   };
@@ -122,16 +149,47 @@ const platformOf = (p: PlatformMessage | undefined): Platform | undefined =>
     ? { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) }
     : undefined;
 
-/** The source as a typed object; undefined for a type this daemon cannot transfer from. */
+/** The source as a typed object; undefined for a type this daemon cannot transfer from. An import
+ *  stream's bytes are attached by the service. */
 export function parseSource(any: AnyMessage | undefined): TransferSource | undefined {
   if (!any) throw invalidArgument("source is required");
-  if (typeNameOf(any.typeUrl) !== OCIRegistrySchema.typeName) return undefined;
-  const r = unpackAny(any, OCIRegistrySchema, "source");
-  if (r.reference === "") throw invalidArgument("source: reference is required");
+  switch (typeNameOf(any.typeUrl)) {
+    case OCIRegistrySchema.typeName:
+      return parseRegistry(any, "source");
+    case ImageStoreSchema.typeName:
+      return parseImageStore(any, "source");
+    case ImageImportStreamSchema.typeName: {
+      const r = unpackAny(any, ImageImportStreamSchema, "source");
+      if (r.stream === "") throw invalidArgument("source: stream is required");
+      const out: ImportStreamSource = {
+        kind: "import-stream",
+        stream: r.stream,
+        mediaType: r.mediaType,
+        forceCompress: r.forceCompress,
+        bytes: noBytes(),
+      };
+      return out;
+    }
+    default:
+      return undefined;
+  }
+}
+
+async function* noBytes(): AsyncGenerator<Uint8Array> {}
+
+const noSink: ByteSink = {
+  write: async () => {
+    throw invalidArgument("export stream is not attached");
+  },
+};
+
+function parseRegistry(any: AnyMessage, field: string): RegistrySource {
+  const r = unpackAny(any, OCIRegistrySchema, field);
+  if (r.reference === "") throw invalidArgument(`${field}: reference is required`);
   const resolver = r.resolver;
   const scheme = resolver?.defaultScheme ?? "";
   if (scheme !== "" && scheme !== "http" && scheme !== "https")
-    throw invalidArgument(`source: default scheme ${JSON.stringify(scheme)} must be http or https`);
+    throw invalidArgument(`${field}: default scheme ${JSON.stringify(scheme)} must be http or https`);
   return {
     kind: "registry",
     reference: r.reference,
@@ -142,17 +200,47 @@ export function parseSource(any: AnyMessage | undefined): TransferSource | undef
   };
 }
 
-/** The destination as a typed object; undefined for a type this daemon cannot transfer to. */
+/** The destination as a typed object; undefined for a type this daemon cannot transfer to. An
+ *  export stream's sink is attached by the service. */
 export function parseDestination(any: AnyMessage | undefined): TransferDestination | undefined {
   if (!any) throw invalidArgument("destination is required");
-  if (typeNameOf(any.typeUrl) !== ImageStoreSchema.typeName) return undefined;
-  const s = unpackAny(any, ImageStoreSchema, "destination");
+  switch (typeNameOf(any.typeUrl)) {
+    case ImageStoreSchema.typeName:
+      return parseImageStore(any, "destination");
+    case OCIRegistrySchema.typeName:
+      return parseRegistry(any, "destination");
+    case ImageExportStreamSchema.typeName: {
+      const e = unpackAny(any, ImageExportStreamSchema, "destination");
+      if (e.stream === "") throw invalidArgument("destination: stream is required");
+      const out: ExportStreamTarget = {
+        kind: "export-stream",
+        stream: e.stream,
+        mediaType: e.mediaType,
+        platforms: e.platforms.map((p, i) => {
+          const platform = platformOf(p);
+          if (!platform) throw invalidArgument(`destination: platforms[${i}] needs an os or an architecture`);
+          return platform;
+        }),
+        allPlatforms: e.allPlatforms,
+        skipCompatibilityManifest: e.skipCompatibilityManifest,
+        skipNonDistributable: e.skipNonDistributable,
+        sink: noSink,
+      };
+      return out;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function parseImageStore(any: AnyMessage, field: string): ImageStoreTarget {
+  const s = unpackAny(any, ImageStoreSchema, field);
   const platforms = s.platforms.map((p, i) => {
     const out = platformOf(p);
-    if (!out) throw invalidArgument(`destination: platforms[${i}] needs an os or an architecture`);
+    if (!out) throw invalidArgument(`${field}: platforms[${i}] needs an os or an architecture`);
     return out;
   });
-  const target: ImageStoreTarget = {
+  return {
     kind: "image-store",
     name: s.name,
     labels: { ...s.labels },
@@ -168,5 +256,4 @@ export function parseDestination(any: AnyMessage | undefined): TransferDestinati
     })),
     unpacks: s.unpacks.map((u) => ({ platform: platformOf(u.platform), snapshotter: u.snapshotter })),
   };
-  return target;
 }
