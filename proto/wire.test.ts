@@ -35,6 +35,8 @@ import { CheckpointOptionsSchema, OptionsSchema } from "./gen/containerd/types/r
 import { Status } from "./gen/containerd/types/task/task_pb.ts";
 import { OCIRegistrySchema } from "./gen/containerd/types/transfer/registry_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.ts";
+import { MetricsSchema as CgroupsV1MetricsSchema } from "./gen/io/containerd/cgroups/v1/metrics_pb.ts";
+import { MetricsSchema as CgroupsV2MetricsSchema } from "./gen/io/containerd/cgroups/v2/metrics_pb.ts";
 
 /** Concatenates bytes: numbers are single bytes, strings are UTF-8, arrays are spliced in. */
 function bytes(...parts: (number | number[] | string | Uint8Array)[]): Uint8Array {
@@ -298,5 +300,56 @@ describe("names that appear on the wire", () => {
     expect(Events.method.subscribe.methodKind).toBe("server_streaming");
     expect(Content.method.write.methodKind).toBe("bidi_streaming");
     expect(Content.method.read.methodKind).toBe("server_streaming");
+  });
+});
+
+describe("cgroups metrics (Task.Stats payloads, decoded by ctr from the Any type URL)", () => {
+  test("type URLs are containerd/cgroups' package names", () => {
+    expect(CgroupsV1MetricsSchema.typeName).toBe("io.containerd.cgroups.v1.Metrics");
+    expect(CgroupsV2MetricsSchema.typeName).toBe("io.containerd.cgroups.v2.Metrics");
+  });
+
+  test("v1 Metrics: pids=2 cpu=3 (usage=1: total=1, per_cpu=4 packed) memory=4 (cache=1, usage=33) memory_oom_control=9", () => {
+    const msg = create(CgroupsV1MetricsSchema, {
+      pids: { current: 1n, limit: 2n },
+      cpu: { usage: { total: 5n, perCpu: [1n, 2n] } },
+      memory: { cache: 7n, usage: { limit: 64n, usage: 5n } },
+      memoryOomControl: { oomKill: 1n },
+    });
+    const cpuUsage = bytes(0x08, 5, 0x22, 2, 1, 2);
+    const memory = bytes(0x08, 7, [0x8a, 0x02], 4, [0x08, 64, 0x10, 5]); // field 33 = varint 0x8a 0x02
+    pin(
+      CgroupsV1MetricsSchema,
+      msg,
+      bytes(
+        [0x12, 4, 0x08, 1, 0x10, 2],
+        [0x1a, cpuUsage.length + 2, 0x0a, cpuUsage.length],
+        cpuUsage,
+        [0x22, memory.length],
+        memory,
+        [0x4a, 2, 0x18, 1],
+      ),
+    );
+  });
+
+  test("v2 Metrics: pids=1 cpu=2 memory=4 (usage=32, swap_max_usage=37) io=6 (IOEntry major=1 rbytes=3) memory_events=8 (oom_kill=5)", () => {
+    const msg = create(CgroupsV2MetricsSchema, {
+      pids: { current: 3n },
+      cpu: { usageUsec: 10n },
+      memory: { usage: 5n, swapMaxUsage: 1n },
+      io: { usage: [{ major: 8n, rbytes: 1n }] },
+      memoryEvents: { oomKill: 1n },
+    });
+    pin(
+      CgroupsV2MetricsSchema,
+      msg,
+      bytes(
+        [0x0a, 2, 0x08, 3],
+        [0x12, 2, 0x08, 10],
+        [0x22, 6, 0x80, 0x02, 5, 0xa8, 0x02, 1],
+        [0x32, 6, 0x0a, 4, 0x08, 8, 0x18, 1],
+        [0x42, 2, 0x28, 1],
+      ),
+    );
   });
 });
