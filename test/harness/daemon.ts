@@ -1,7 +1,7 @@
 /** Starts a real daemon for an end-to-end test, on a temporary root, state and sockets, and
  *  tears it down: SIGTERM by pid (SIGKILL if it hangs), unmount anything left under the temp
  *  dir, remove it. The same harness runs bunkerd or containerd, so a test can compare them. */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { versionOk } from "./grpc.ts";
@@ -148,6 +148,7 @@ export async function startDaemon(
         const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
         const code = await proc.exited;
         clearTimeout(timer);
+        killShims(dir, state);
         cleanupDir(dir);
         return code;
       })();
@@ -184,4 +185,63 @@ export function cleanupDir(dir: string) {
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) Bun.spawnSync(["umount", "-l", m]);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Shims (and their containers) that a test left running for the daemon in `dir`: every process
+ *  whose command line names a socket under `dir` (a shim's `-address`) and says containerd-shim. */
+export function shimPids(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (argv[0]?.includes("containerd-shim") && argv.some((a) => a.startsWith(`${dir}/`)))
+        out.push(Number(name));
+    } catch {}
+  }
+  return out;
+}
+
+/** Kills, by pid, the containers' init processes and the shims a test left behind, and removes
+ *  their runc state and sockets, so the temp dir can be unmounted and removed. */
+export function killShims(dir: string, state: string) {
+  const tasks = join(state, "io.containerd.runtime.v2.task");
+  const bundles: { ns: string; id: string; path: string }[] = [];
+  for (const ns of safeReaddir(tasks)) {
+    for (const id of safeReaddir(join(tasks, ns))) bundles.push({ ns, id, path: join(tasks, ns, id) });
+  }
+  for (const b of bundles) {
+    try {
+      const pid = Number(readFileSync(join(b.path, "init.pid"), "utf8"));
+      if (pid > 1) process.kill(pid, "SIGKILL");
+    } catch {}
+  }
+  for (const pid of shimPids(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
+  for (const b of bundles) {
+    // runc keeps container state under the shim's default root, shared by every daemon.
+    if (hasBinary("runc")) {
+      Bun.spawnSync(["runc", "--root", `/run/containerd/runc/${b.ns}`, "delete", "--force", b.id], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+    }
+    try {
+      const address = readFileSync(join(b.path, "address"), "utf8")
+        .replace(/^unix:\/\//, "")
+        .trim();
+      if (/^\/run\/(containerd|bunkerd)\/s\//.test(address)) rmSync(address, { force: true });
+    } catch {}
+  }
+}
+
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
 }

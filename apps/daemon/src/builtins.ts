@@ -19,6 +19,8 @@ import * as namespaces from "./services/namespaces/plugin.ts";
 import * as snapshots from "./services/snapshots/plugin.ts";
 import * as streaming from "./services/streaming/plugin.ts";
 import * as transferGrpc from "./services/transfer/plugin.ts";
+import * as runtime from "./plugins/runtime/plugin.ts";
+import * as tasks from "./services/tasks/plugin.ts";
 
 export const builtins: Record<string, PluginModule> = {
   content,
@@ -37,4 +39,6 @@ export const builtins: Record<string, PluginModule> = {
   streaming,
   transfer,
   transferGrpc,
+  runtime,
+  tasks,
 };
