@@ -159,14 +159,32 @@ type Row = {
 type Outcome<T> = { ok: T } | { error: BunkerError };
 
 export class SnapshotRecords {
+  /** The hottest read (Stat, Mounts, Usage, and every unpack's parent check), built once. One
+   *  SELECT needs no transaction around it to see a consistent row. */
+  private readonly rowQuery;
+
   constructor(
     private readonly db: MetadataDb,
     private readonly gc: GcNotifier = noGc,
-  ) {}
+  ) {
+    this.rowQuery = db
+      .select(columns)
+      .from(snapshots)
+      .where(
+        and(
+          eq(snapshots.namespace, sql.placeholder("namespace")),
+          eq(snapshots.snapshotter, sql.placeholder("snapshotter")),
+          eq(snapshots.key, sql.placeholder("key")),
+        ),
+      )
+      .prepare();
+  }
 
   /** The snapshot's record, or NotFound `snapshot <key> does not exist`. */
   async get(namespace: string, snapshotter: string, key: string): Promise<SnapshotRecord> {
-    return read(this.db, (tx) => getRecord(tx, namespace, snapshotter, key));
+    const row = this.rowQuery.get({ namespace, snapshotter, key });
+    if (!row || row.pending !== null) throw notFound(`snapshot ${key} does not exist`);
+    return toRecord(row);
   }
 
   /** The namespace's snapshots of the snapshotter matching any of the filters (`name`, `parent`,
