@@ -11,6 +11,10 @@ export interface DaemonClientOptions {
   namespace?: string;
   /** Per-call timeout. */
   timeoutMs?: number;
+  /** Fail a connection that is not established within this many ms (ctr's --connect-timeout). */
+  connectTimeoutMs?: number;
+  /** Run after the namespace interceptor (e.g. a `containerd-lease` header). */
+  interceptors?: Interceptor[];
 }
 
 export const namespaceInterceptor =
@@ -26,8 +30,24 @@ export function createDaemonTransport(address: string, opts: DaemonClientOptions
   const isUnix = path.startsWith("/") || path.startsWith(".");
   return createGrpcTransport({
     baseUrl: isUnix ? "http://localhost" : `http://${path}`,
-    nodeOptions: isUnix ? { createConnection: () => netConnect(path) } : undefined,
-    interceptors: opts.namespace ? [namespaceInterceptor(opts.namespace)] : [],
+    nodeOptions: isUnix ? { createConnection: () => dial(path, opts.connectTimeoutMs) } : undefined,
+    interceptors: [
+      ...(opts.namespace ? [namespaceInterceptor(opts.namespace)] : []),
+      ...(opts.interceptors ?? []),
+    ],
     defaultTimeoutMs: opts.timeoutMs,
   });
+}
+
+function dial(path: string, timeoutMs = 0) {
+  const socket = netConnect(path);
+  if (timeoutMs > 0) {
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`connect ${path}: timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.once("connect", () => clearTimeout(timer));
+    socket.once("close", () => clearTimeout(timer));
+  }
+  return socket;
 }

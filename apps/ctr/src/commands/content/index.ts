@@ -1,0 +1,12 @@
+import { group } from "../../cli/command.ts";
+
+export default group("content", "manage content", {
+  active: () => import("./active.ts"),
+  "delete,del,remove,rm": () => import("./rm.ts"),
+  fetch: () => import("./fetch.ts"),
+  get: () => import("./get.ts"),
+  ingest: () => import("./ingest.ts"),
+  "list,ls": () => import("./ls.ts"),
+  label: () => import("./label.ts"),
+  prune: () => import("./prune.ts"),
+});
