@@ -1,21 +1,24 @@
 /** Scenario `daemon`: the foundation every later feature stands on, bunkerd against
  *  containerd 1.6 on the same machine in the same run, one daemon at a time.
  *
- *  - boot: spawn → first successful Version reply, fresh root each run, interleaved targets.
- *  - memory: PSS and RSS of the daemon's process tree at ready, and after the load runs.
+ *  - boot: spawn → first successful Version reply, fresh root each run, interleaved targets;
+ *    and the CPU time the daemon spent to get there (all threads), which a busy shared machine
+ *    distorts far less than the wall time.
+ *  - memory: PSS and RSS of the daemon's process tree at ready, 1 s later (settled: start-up
+ *    garbage collected), and after the load runs.
  *  - Version calls/s at each concurrency over one HTTP/2 connection: the Node client (p50/p99),
  *    then h2load when installed (cheap enough per call to find the daemon's own ceiling).
  *
  *  `--profile` instead runs bunkerd once under `bun --cpu-prof` with the c=32 load and prints
  *  its hottest functions by self time (a diagnosis, not a timing run). */
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { REPO } from "../test/harness/daemon.ts";
 import { formatProfile, summarizeProfile } from "./lib/cpuprofile.ts";
 import { hasH2load, type LoadClient, type LoadResult, runLoad } from "./lib/load.ts";
-import { type Memory, memoryOf } from "./lib/proc.ts";
+import { cpuMsOf, type Memory, memoryOf } from "./lib/proc.ts";
 import { fmt, fmtInt, kbToMiB, markdownTable, median, summarize } from "./lib/stats.ts";
 import { bunkerd, containerd, type Target } from "./lib/targets.ts";
 
@@ -30,7 +33,10 @@ export const usage = `bun bench/run.ts daemon [options]
   --profile         profile bunkerd under the last concurrency's load instead (bun --cpu-prof,
                     h2load if installed, else the Node client); print the top self time
   --profile-boot    profile bunkerd's boot alone
-  --source          run bunkerd from source (bin/bunkerd) instead of the compiled binary`;
+  --boot-phases     boot bunkerd --runs times with BUNKERD_BOOT_TRACE=1 and print when each phase
+                    (config, worker spawn and ready, each plugin init, serving) is reached
+  --source          run bunkerd from source (bin/bunkerd) instead of the compiled binary
+  --bin PATH        run this bunkerd binary instead of compiling the tree (e.g. an older build)`;
 
 interface Options {
   runs: number;
@@ -41,6 +47,9 @@ interface Options {
   cri: boolean;
   clients: LoadClient[];
   profile?: "load" | "boot";
+  bootPhases: boolean;
+  source: boolean;
+  bin?: string;
 }
 
 /** One load configuration: which client, how many calls in flight. */
@@ -53,7 +62,11 @@ const keyOf = (l: LoadSpec) => `${l.client} c=${l.c}`;
 interface TargetResult {
   target: Target;
   boots: number[];
+  /** CPU time of the daemon (all threads) at its first Version reply, ms. */
+  bootCpu: number[];
   readyMem: Memory[];
+  /** Idle for SETTLE_MS after ready. */
+  settledMem: Memory[];
   /** From the throughput daemons: at ready, and after all their load runs. */
   loadReadyMem: Memory[];
   afterLoadMem: Memory[];
@@ -75,7 +88,9 @@ function parse(argv: string[]): Options {
       "no-h2load": { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       "profile-boot": { type: "boolean", default: false },
+      "boot-phases": { type: "boolean", default: false },
       source: { type: "boolean", default: false },
+      bin: { type: "string" },
     },
   });
   const num = (name: string, v: string, min: number) => {
@@ -92,6 +107,9 @@ function parse(argv: string[]): Options {
     cri: !values["no-cri"],
     clients: !values["no-h2load"] && hasH2load() ? ["node", "h2load"] : ["node"],
     profile: values["profile-boot"] ? "boot" : values.profile ? "load" : undefined,
+    bootPhases: values["boot-phases"],
+    source: values.source,
+    bin: values.bin,
   };
 }
 
@@ -114,9 +132,12 @@ async function measure(o: Options, results: TargetResult[], progress: (s: string
     for (const r of rotated(results, i)) {
       try {
         const up = await r.target.start();
+        r.bootCpu.push(cpuMsOf(up.pid));
         r.readyMem.push(memoryOf(up.pid));
         r.boots.push(up.bootMs);
         r.version = up.version;
+        await Bun.sleep(SETTLE_MS);
+        r.settledMem.push(memoryOf(up.pid));
       } finally {
         await r.target.stop();
       }
@@ -146,6 +167,9 @@ async function measure(o: Options, results: TargetResult[], progress: (s: string
     }
   }
 }
+
+/** How long a daemon idles after ready before its "settled" memory is read. */
+const SETTLE_MS = 1000;
 
 type Check = { le?: number; ge?: number };
 interface Row {
@@ -198,6 +222,11 @@ function report(
     const s = summarize(r.boots);
     return `${fmt(s.min)} – ${fmt(s.max)}`;
   });
+  add({
+    metric: "boot CPU, all threads, median (ms)",
+    value: (r) => median(r.bootCpu),
+    show: (x) => fmt(x, 0),
+  });
   const memRows = [
     ["PSS", "pssKb"],
     ["RSS", "rssKb"],
@@ -205,6 +234,7 @@ function report(
   ] as const;
   for (const [when, mems] of [
     ["at ready", (r: TargetResult) => r.readyMem],
+    [`settled (${SETTLE_MS / 1000} s after ready)`, (r: TargetResult) => r.settledMem],
     ["after load", (r: TargetResult) => r.afterLoadMem],
   ] as const) {
     for (const [label, k] of memRows) {
@@ -261,7 +291,7 @@ function report(
     `load average (1/5/15 min) before: ${avg(meta.load0)}, after: ${avg(meta.load1)}`,
     "targets (each on a fresh temp root/state/socket, one daemon at a time):",
     ...results.map((r) => `- ${r.target.name} ${r.version ?? ""}: ${r.target.description}`),
-    `boot: ${o.runs} runs per target, interleaved, after one untimed warm-up start each; memory at ready is the median over those runs, read right after each first Version reply.`,
+    `boot: ${o.runs} runs per target, interleaved, after one untimed warm-up start each; boot CPU is the daemon's user + system time at its first Version reply (10 ms ticks); memory at ready is the median over those runs, read right after each first Version reply, and settled ${SETTLE_MS} ms later.`,
     `load: ${o.rounds} round(s) per target on a fresh daemon each; per load run ${o.warmupS} s warm-up + ${o.durationS} s measured over one HTTP/2 connection; clients: node = node bench/lib/grpc-load.mjs${o.clients.includes("h2load") ? ", h2load = nghttp2's h2load -c 1 -m N" : ""}; medians over rounds.`,
     "",
     markdownTable(header, rows),
@@ -270,6 +300,7 @@ function report(
   ];
   for (const r of results) {
     lines.push(`- ${r.target.name}: boots (ms) ${r.boots.map((b) => fmt(b)).join(", ")}`);
+    lines.push(`  boot CPU (ms) ${r.bootCpu.map((b) => fmt(b, 0)).join(", ")}`);
     const pair = (m: Memory) => [m.pssKb, m.rssKb, m.anonKb].map((kb) => fmt(kbToMiB(kb))).join("/");
     lines.push(
       `  load daemons PSS/RSS/anon MiB at ready: ${r.loadReadyMem.map(pair).join(", ")}; after load: ${r.afterLoadMem.map(pair).join(", ")}; processes: ${r.readyMem[0]?.pids.length ?? "?"}`,
@@ -335,15 +366,74 @@ async function profile(o: Options, what: "load" | "boot"): Promise<void> {
   console.log(formatProfile(summarizeProfile(join(dir, file), 25)));
 }
 
+/** Where boot time goes: bunkerd's own phase marks (BUNKERD_BOOT_TRACE=1: epoch ms per mark on
+ *  stderr), as ms since the spawn, median and min over the runs. Marks that repeat within one
+ *  boot (each worker's "evaluated") are numbered in the order they came. */
+async function bootPhases(o: Options): Promise<void> {
+  const dir = mkdtempSync("/tmp/bench-boot-phases-");
+  const t = bunkerd({ source: o.source, bin: o.bin, dir, env: { BUNKERD_BOOT_TRACE: "1" } });
+  const at = new Map<string, number[]>();
+  const boots: number[] = [];
+  try {
+    for (let i = 0; i <= o.runs; i++) {
+      rmSync(join(dir, "root"), { recursive: true, force: true });
+      rmSync(join(dir, "state"), { recursive: true, force: true });
+      let up: Awaited<ReturnType<Target["start"]>>;
+      let spawned: number;
+      try {
+        up = await t.start();
+        spawned = performance.timeOrigin + performance.now() - up.bootMs;
+      } finally {
+        await t.stop();
+      }
+      if (i === 0) continue; // warm-up
+      boots.push(up.bootMs);
+      const seen = new Map<string, number>();
+      const marks: [string, number][] = [];
+      for (const m of readFileSync(join(dir, "daemon.log"), "utf8").matchAll(
+        /^boot-trace (\S+) (\S+) (.*)$/gm,
+      )) {
+        marks.push([`${m[2]} ${m[3]}`, Number(m[1]) - spawned]);
+      }
+      marks.sort((a, b) => a[1] - b[1]);
+      for (const [label, ms] of [...marks, ["first Version answered", up.bootMs] as [string, number]]) {
+        const n = (seen.get(label) ?? 0) + 1;
+        seen.set(label, n);
+        const key = n > 1 || label.endsWith(" evaluated") ? `${label} #${n}` : label;
+        at.set(key, [...(at.get(key) ?? []), ms]);
+      }
+    }
+  } finally {
+    await t.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows = [...at.entries()]
+    .map(([label, xs]) => [label, median(xs), summarize(xs).min, xs.length] as const)
+    .sort((a, b) => a[1] - b[1])
+    .map(([label, med, min, n]) => [label, fmt(med), fmt(min), String(n)]);
+  console.log(
+    `bunkerd boot phases, ${o.runs} boots (${t.description}); boots (ms): ${boots.map((b) => fmt(b)).join(", ")}`,
+  );
+  console.log(
+    `load average before/after: see the machine; now ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}\n`,
+  );
+  console.log(markdownTable(["thread and mark", "ms after spawn, median", "min", "boots"], rows));
+}
+
 export default async function daemon(argv: string[]): Promise<void> {
   const o = parse(argv);
+  if (o.bootPhases) return bootPhases(o);
   if (o.profile) return profile(o, o.profile);
-  const targets: Target[] = [bunkerd({ source: argv.includes("--source") }), containerd()];
+  const targets: Target[] = [bunkerd({ source: o.source, bin: o.bin }), containerd()];
   if (o.cri) targets.push(containerd({ cri: true }));
   const results: TargetResult[] = targets.map((target) => ({
     target,
     boots: [],
+    bootCpu: [],
     readyMem: [],
+    settledMem: [],
     loadReadyMem: [],
     afterLoadMem: [],
     load: new Map(),

@@ -11,12 +11,14 @@ import {
   type Route,
   requireNamespace,
   type Router,
+  traceBoot,
 } from "@bunkerd/plugin-api";
 import { createTtrpcServer } from "@bunkerd/ttrpc";
-import { builtins } from "./builtins.ts";
+import { builtinModules } from "./builtin-modules.ts";
 import { Exchange } from "./events/exchange.ts";
 import type { HostApi } from "./host/api.ts";
 import { PluginHost } from "./host/host.ts";
+import type { Prestarted } from "./host/prestart.ts";
 import type { GcTotals } from "./plugins/gc/start.ts";
 // Hand-written HTTP/2 on Bun.listen: ~1.4× containerd's calls/s, where node:http2 is ~1× (bench/RESULTS.md).
 import { prepareUnixSocket } from "./server/grpc/listen.ts";
@@ -53,7 +55,13 @@ export interface DaemonSettings {
   log: LogSettings;
   /** How long a graceful stop waits for calls in flight. */
   shutdownGraceMs?: number;
+  /** Plugin workers started while the config was read (main.ts); the host adopts them. */
+  prestarted?: Map<string, Prestarted>;
 }
+
+/** Entry module of plugin workers. Resolved from a module beside host/ (as main.ts does too):
+ *  in a compiled bunkerd every chunk sits at the bundle's root, where host/worker.ts is. */
+const WORKER_ENTRY = new URL("./host/worker.ts", import.meta.url);
 
 export interface Daemon {
   readonly host: PluginHost;
@@ -64,8 +72,12 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** When the after-boot work (JIT policy, garbage collection) runs, after READY. */
+const AFTER_BOOT_MS = 200;
+
 export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
   const started = performance.now();
+  traceBoot("host", "startDaemon");
   const log = createLogger(s.log);
   ensureDir(s.root);
   ensureDir(s.state);
@@ -78,6 +90,7 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
   await prepareUnixSocket(s.grpc.address);
   await prepareUnixSocket(s.ttrpc.address);
 
+  traceBoot("host", "sockets prepared");
   const exchange = new Exchange();
   let serving = true;
   const servingListeners = new Set<(v: boolean) => void>();
@@ -95,7 +108,7 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     },
   };
   host = new PluginHost({
-    builtins,
+    builtins: builtinModules,
     hostRecords: [
       exchangePlugin(),
       versionPlugin(hostApi),
@@ -114,7 +127,8 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     logSettings: s.log,
     log,
     publish: (ns, topic, ev) => exchange.publish(ns, topic, ev),
-    workerEntry: new URL("./host/worker.ts", import.meta.url),
+    workerEntry: WORKER_ENTRY,
+    prestarted: s.prestarted,
   });
   try {
     await host.start();
@@ -172,8 +186,12 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     throw e;
   }
 
+  traceBoot("host", "serving");
   sdNotify("READY=1");
   log.info(`bunkerd successfully booted in ${((performance.now() - started) / 1000).toFixed(6)}s`);
+  // Once the first clients' calls are through, not in their way (a full collection holds each
+  // thread for a few ms).
+  const gcTimer = setTimeout(() => host.afterBoot().catch(() => {}), AFTER_BOOT_MS);
 
   let stopping: Promise<void> | undefined;
   const daemon: Daemon = {
@@ -183,6 +201,7 @@ export async function startDaemon(s: DaemonSettings): Promise<Daemon> {
     grpcAddress: s.grpc.address,
     stop() {
       stopping ??= (async () => {
+        clearTimeout(gcTimer);
         serving = false;
         for (const fn of servingListeners) fn(false);
         sdNotify("STOPPING=1");

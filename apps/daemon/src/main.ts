@@ -184,9 +184,17 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(p: Parsed): Promise<number> {
+  const { createLogger, HOST, traceBoot } = await import("@bunkerd/plugin-api");
+  traceBoot(HOST, "serve");
+  // Plugin workers start first, from the bundled records, and load while the config is read.
+  const [{ builtins }, { prestartWorkers }] = await Promise.all([
+    import("./builtins.ts"),
+    import("./host/prestart.ts"),
+  ]);
+  const prestarted = prestartWorkers(new URL("./host/worker.ts", import.meta.url), builtins);
   const { config, warnings } = await load(p);
-  const settings = settingsOf(config);
-  const { createLogger } = await import("@bunkerd/plugin-api");
+  traceBoot(HOST, "config loaded");
+  const settings = { ...settingsOf(config), prestarted };
   const log = createLogger(settings.log);
   for (const w of warnings) log.warn(w);
   // Signals are taken from the start: a SIGTERM during boot stops the daemon cleanly as soon

@@ -48,18 +48,22 @@ export {
   PortPeer,
   type PortLike,
 } from "./port/peer.ts";
+export { traceBoot } from "./runtime/boot-trace.ts";
 export { createLogger, LOG_LEVELS, type LogLevel, type LogSettings } from "./runtime/log.ts";
 export {
   type InitData,
   type InitResult,
+  importModule,
+  type ModuleSource,
   type PlannedPlugin,
   type PluginModule,
   PluginRuntime,
   pluginProxy,
   type RuntimeLinks,
+  recordsOf,
   type ServiceInfo,
 } from "./runtime/runtime.ts";
-export { serveWorker } from "./runtime/worker-main.ts";
+export { afterBoot, serveWorker } from "./runtime/worker-main.ts";
 export {
   type Conjunction,
   type FieldLookup,

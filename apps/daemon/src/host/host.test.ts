@@ -8,6 +8,7 @@ import { createLogger, Kind } from "@bunkerd/plugin-api";
 import { VersionResponseSchema } from "@bunkerd/proto/containerd/services/version/v1/version_pb.ts";
 import { Exchange } from "../events/exchange.ts";
 import { PluginHost } from "./host.ts";
+import { type Prestarted, startWorker } from "./prestart.ts";
 
 const fixtures = join(import.meta.dir, "testdata/plugins.ts");
 let host: PluginHost | undefined;
@@ -21,7 +22,13 @@ afterEach(async () => {
 });
 
 async function boot(
-  extra: { disabled?: string[]; required?: string[]; config?: Record<string, Record<string, unknown>> } = {},
+  extra: {
+    disabled?: string[];
+    required?: string[];
+    config?: Record<string, Record<string, unknown>>;
+    external?: string[];
+    prestarted?: Map<string, Prestarted>;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "host-"));
   dirs.push(dir);
@@ -29,7 +36,7 @@ async function boot(
   host = new PluginHost({
     builtins: {},
     hostRecords: [],
-    external: [fixtures],
+    external: extra.external ?? [fixtures],
     root: join(dir, "root"),
     state: join(dir, "state"),
     grpcAddress: join(dir, "d.sock"),
@@ -41,6 +48,7 @@ async function boot(
     log: createLogger({ level: "fatal", format: "text" }),
     publish: (ns, t, e) => exchange.publish(ns, t, e),
     workerEntry: new URL("./worker.ts", import.meta.url),
+    prestarted: extra.prestarted,
   });
   await host.start();
   return host;
@@ -119,4 +127,35 @@ test("cancellation reaches the worker", async () => {
   const p = route.invoke(new Uint8Array(), ctx({ "x-hang": ["1"] }, ac.signal)) as Promise<Uint8Array>;
   ac.abort();
   expect((await p.catch((e) => e)).kind).toBe(Kind.Canceled);
+});
+
+test("boot: plugins of different workers init at once; requires, worker order and get() hold", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "host-order-"));
+  dirs.push(dir);
+  const ids = ["slow", "fast", "same-worker", "dependent", "asker", "late"];
+  const config = Object.fromEntries(ids.map((id) => [`io.bunkerd.order.v1.${id}`, { dir }]));
+  const h = await boot({ external: [join(import.meta.dir, "testdata/boot-order.ts")], config });
+  const states = h.plugins().map((p) => [p.id, p.state, p.error?.message ?? ""]);
+  // Listed in plan order, whatever order the inits finished in.
+  expect(states).toEqual(ids.map((id) => [id, "ok", ""]));
+  // The after-boot collection reaches every worker, and they go on serving.
+  await h.afterBoot();
+  const slow = await h.get<{ done(): Promise<boolean> }>("io.bunkerd.order.v1", "slow");
+  expect(await slow.done()).toBe(true);
+});
+
+test("workers started ahead are adopted by their group; one the plan does not use is ended", async () => {
+  const entry = new URL("./worker.ts", import.meta.url);
+  const prestarted = new Map([
+    ["test-a", startWorker(entry, "test-a")],
+    ["unused", startWorker(entry, "unused")],
+  ]);
+  const unused = prestarted.get("unused")!.worker;
+  const ended = new Promise<void>((r) => unused.addEventListener("close", () => r()));
+  const h = await boot({ prestarted });
+  expect(prestarted.size).toBe(0); // test-a adopted, unused ended
+  await ended;
+  expect(h.workerNames().sort()).toEqual(["test-a", "test-b", "test-crash"]);
+  const user = await h.get<{ twice(): Promise<number[]> }>("io.bunkerd.test.v1", "user");
+  expect(await user.twice()).toEqual([1, 2]); // test-b reaches counter in the adopted test-a
 });

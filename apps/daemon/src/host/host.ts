@@ -1,7 +1,12 @@
 /** The plugin host: reads every plugin record, orders the graph, starts one Bun worker per
- *  worker group, inits each plugin where it lives (in graph order, like containerd), and
- *  routes API calls to the worker that serves them. It also brokers ports between workers,
- *  carries events from workers to the exchange, and notices when a worker dies. */
+ *  worker group, inits each plugin where it lives, and routes API calls to the worker that
+ *  serves them. It also brokers ports between workers, carries events from workers to the
+ *  exchange, and notices when a worker dies.
+ *
+ *  Boot order: all workers start at once, and each plugin inits as soon as what it requires
+ *  has finished and its worker is free, so plugins of different workers init at the same
+ *  time. Within a worker inits run one at a time in graph order (as containerd runs them
+ *  all); a plugin whose dependencies failed still inits, and finds them missing. */
 import { join } from "node:path";
 import {
   BunkerError,
@@ -10,10 +15,12 @@ import {
   HOST,
   type InitData,
   type InitResult,
+  importModule,
   invalidArgument,
   Kind,
   type LogSettings,
   type Logger,
+  type ModuleSource,
   missingRequired,
   orderPlugins,
   type PlannedPlugin,
@@ -24,11 +31,15 @@ import {
   PortPeer,
   type Route,
   type Router,
+  recordsOf,
   toBunkerError,
+  traceBoot,
   uriOf,
   type WireCallContext,
+  afterBoot,
   workerOf,
 } from "@bunkerd/plugin-api";
+import { type Prestarted, startWorker } from "./prestart.ts";
 
 export type PluginState = "ok" | "skip" | "error" | "pending";
 
@@ -46,8 +57,9 @@ export interface PluginStatus {
 }
 
 export interface HostOptions {
-  /** Modules with plugin records, by name (bundled builtins). */
-  builtins: Record<string, PluginModule>;
+  /** Modules with plugin records, by name (bundled builtins). The host reads every record;
+   *  a worker imports only the modules of its own plugins. */
+  builtins: Record<string, ModuleSource>;
   /** Records built on the main thread that close over host objects (version, events, …). */
   hostRecords: PluginRecord<unknown, unknown>[];
   /** Extra plugin modules loaded from disk (plugin_dir), by absolute path. */
@@ -65,6 +77,9 @@ export interface HostOptions {
   publish(namespace: string, topic: string, event: EventPayload): Promise<void>;
   /** Entry module of plugin workers. */
   workerEntry: string | URL;
+  /** Workers started ahead (prestart.ts), by group: adopted when the plan uses the group,
+   *  ended otherwise. */
+  prestarted?: Map<string, Prestarted>;
 }
 
 interface WorkerSlot {
@@ -86,7 +101,8 @@ export class PluginHost implements Router {
 
   constructor(private readonly opts: HostOptions) {}
 
-  /** Boot: plan, spawn workers, init in order. Throws when a required plugin fails. */
+  /** Boot: plan, spawn workers, init (see the file's comment). Throws when a required plugin
+   *  fails. */
   async start(): Promise<void> {
     const { opts } = this;
     const byUri = new Map<string, { record: PluginRecord<unknown, unknown>; module: string }>();
@@ -96,7 +112,11 @@ export class PluginHost implements Router {
       byUri.set(uri, { record, module });
     };
     for (const r of opts.hostRecords) add({ ...r, worker: HOST }, HOST_MODULE);
-    for (const [name, mod] of Object.entries(opts.builtins)) for (const r of recordsOf(mod)) add(r, name);
+    const builtinNames = Object.keys(opts.builtins);
+    const builtinMods = await Promise.all(builtinNames.map((n) => importModule(opts.builtins, n)));
+    builtinNames.forEach((name, i) => {
+      for (const r of recordsOf(builtinMods[i]!)) add(r, name);
+    });
     for (const path of opts.external ?? []) {
       const mod = (await import(path)) as PluginModule;
       for (const r of recordsOf(mod)) add(r, path);
@@ -123,14 +143,39 @@ export class PluginHost implements Router {
       },
       { ...opts.builtins, [HOST_MODULE]: hostModule },
     );
-    await this.runtime.load(this.plan);
+    traceBoot(HOST, "planned");
     const groups = [...new Set(this.plan.map((p) => p.worker))].filter((w) => w !== HOST);
-    await Promise.all(groups.map((g) => this.spawn(g)));
-
-    for (const r of ordered) {
-      const p = this.plan.find((x) => x.type === r.type && x.id === r.id)!;
-      await this.initOne(r, p);
+    for (const [name, p] of opts.prestarted ?? []) {
+      if (groups.includes(name)) continue;
+      p.worker.terminate();
+      opts.prestarted?.delete(name);
     }
+    const spawned = new Map(groups.map((g) => [g, this.spawn(g)]));
+    // A worker that cannot load fails the boot (below); its plugins show the error meanwhile.
+    for (const s of spawned.values()) s.catch(() => {});
+    await this.runtime.load(this.plan);
+
+    // Statuses in plan order (introspection lists them so), whatever order inits finish in.
+    const statuses = ordered.map((r, i) => this.newStatus(r, this.plan[i]!));
+    const settled: Promise<void>[] = [];
+    const workerTail = new Map<string, Promise<void>>();
+    ordered.forEach((r, i) => {
+      const p = this.plan[i]!;
+      const deps = dependencies(ordered, i).map((j) => settled[j]!);
+      const ready = Promise.all([
+        ...deps,
+        workerTail.get(p.worker) ?? (p.worker === HOST ? undefined : spawned.get(p.worker)),
+      ]);
+      const done = ready.then(
+        () => this.initOne(r, p, statuses[i]!),
+        (e) => this.failed(r, statuses[i]!, e),
+      );
+      settled.push(done);
+      workerTail.set(p.worker, done);
+    });
+    await Promise.all(settled);
+    await Promise.all(spawned.values());
+    traceBoot(HOST, "plugins settled");
     const failed = this.statuses.filter(
       (s) => opts.required.includes(`${s.type}.${s.id}`) && s.state !== "ok",
     );
@@ -143,8 +188,7 @@ export class PluginHost implements Router {
     }
   }
 
-  private async initOne(r: PluginRecord<unknown, unknown>, p: PlannedPlugin) {
-    const uri = uriOf(r);
+  private newStatus(r: PluginRecord<unknown, unknown>, p: PlannedPlugin): PluginStatus {
     const status: PluginStatus = {
       type: r.type,
       id: r.id,
@@ -156,6 +200,18 @@ export class PluginHost implements Router {
       worker: p.worker,
     };
     this.statuses.push(status);
+    return status;
+  }
+
+  private failed(r: PluginRecord<unknown, unknown>, status: PluginStatus, e: unknown) {
+    const err = toBunkerError(e);
+    status.state = "error";
+    status.error = { code: err.code, message: err.message };
+    this.opts.log.warn(`failed to load plugin ${uriOf(r)}`, err.message);
+  }
+
+  private async initOne(r: PluginRecord<unknown, unknown>, p: PlannedPlugin, status: PluginStatus) {
+    const uri = uriOf(r);
     try {
       const data: InitData = {
         root: join(this.opts.root, uri),
@@ -165,6 +221,7 @@ export class PluginHost implements Router {
         ttrpcAddress: this.opts.ttrpcAddress,
       };
       const started = performance.now();
+      traceBoot(p.worker, `init ${uri}`);
       const res = (
         p.worker === HOST
           ? await this.runtime.init(uri, data)
@@ -185,12 +242,10 @@ export class PluginHost implements Router {
         if (svc.grpc) this.routes.set(svc.path, route);
         if (svc.ttrpc) this.ttrpcRoutes.set(svc.path, route);
       }
+      traceBoot(p.worker, `done ${uri}`);
       this.opts.log.debug(`loaded plugin "${uri}" in ${(performance.now() - started).toFixed(1)}ms`);
     } catch (e) {
-      const err = toBunkerError(e);
-      status.state = "error";
-      status.error = { code: err.code, message: err.message };
-      this.opts.log.warn(`failed to load plugin ${uri}`, err.message);
+      this.failed(r, status, e);
     }
   }
 
@@ -263,6 +318,17 @@ export class PluginHost implements Router {
     };
   }
 
+  /** Once serving: every thread (each worker at once, and this one) goes back to the normal
+   *  JIT policy and frees what booting left behind, ~3–5 MiB in all (bench/RESULTS.md, boot
+   *  and memory). */
+  async afterBoot(): Promise<void> {
+    const calls = [...this.workers.values()]
+      .filter((w) => w.alive)
+      .map((w) => w.peer.call("$booted").catch(() => {}));
+    afterBoot();
+    await Promise.all(calls);
+  }
+
   /** Make a worker crash as a fault would (tests, and `bunkerd` debugging). */
   async crashWorker(name: string): Promise<void> {
     await this.slot(name).peer.call("$crash");
@@ -273,6 +339,8 @@ export class PluginHost implements Router {
   }
 
   async stop(): Promise<void> {
+    for (const p of this.opts.prestarted?.values() ?? []) p.worker.terminate();
+    this.opts.prestarted?.clear();
     for (const w of this.workers.values()) {
       w.alive = false;
       w.peer.fail(`worker ${w.name} stopped`);
@@ -288,8 +356,9 @@ export class PluginHost implements Router {
   }
 
   private async spawn(name: string): Promise<void> {
-    // smol: a worker holds little data; a smaller heap keeps the per-worker cost down.
-    const worker = new Worker(this.opts.workerEntry, { name, smol: true } as WorkerOptions);
+    const started = this.opts.prestarted?.get(name) ?? startWorker(this.opts.workerEntry, name);
+    this.opts.prestarted?.delete(name);
+    const { worker } = started;
     const peer = new PortPeer(
       worker as unknown as ConstructorParameters<typeof PortPeer>[0],
       `host->${name}`,
@@ -324,7 +393,9 @@ export class PluginHost implements Router {
     };
     worker.addEventListener("error", (ev) => died((ev as ErrorEvent).message ?? "error"));
     worker.addEventListener("close", () => died("closed"));
+    if (started.exited) died(started.exited);
     await peer.call("$load", [name, this.plan, this.opts.logSettings]);
+    traceBoot(HOST, `loaded ${name}`);
   }
 
   /** A port into `worker`'s runtime (or the host's), for a plugin proxy elsewhere. */
@@ -336,8 +407,18 @@ export class PluginHost implements Router {
   }
 }
 
-function recordsOf(mod: PluginModule): PluginRecord<unknown, unknown>[] {
-  return ([] as PluginRecord<unknown, unknown>[]).concat(mod.default ?? [], mod.plugins ?? []);
+/** Plan positions that plugin `i` waits for: what it requires (by type or URI), or, for "*",
+ *  every plugin before it. The order already puts all of them before `i`. */
+function dependencies(ordered: PluginRecord<unknown, unknown>[], i: number): number[] {
+  const r = ordered[i]!;
+  const reqs = r.requires ?? [];
+  if (reqs.includes("*")) return ordered.slice(0, i).map((_, j) => j);
+  const out: number[] = [];
+  for (let j = 0; j < i; j++) {
+    const d = ordered[j]!;
+    if (reqs.some((q) => d.type === q || uriOf(d) === q)) out.push(j);
+  }
+  return out;
 }
 
 /** Defaults deep-merged with the config file's section, then parsed by the plugin. */

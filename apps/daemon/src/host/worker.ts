@@ -1,5 +1,6 @@
-/** Entry module of every plugin worker: the bundled plugin modules, served by the runtime. */
+/** Entry module of every plugin worker: the bundled plugin modules, served by the runtime.
+ *  Loaders, not modules: a worker imports only the modules of its own plugins. */
 import { serveWorker } from "@bunkerd/plugin-api";
-import { builtins } from "../builtins.ts";
+import { builtinModules } from "../builtin-modules.ts";
 
-serveWorker(builtins);
+serveWorker(builtinModules);

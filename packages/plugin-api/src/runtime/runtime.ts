@@ -61,33 +61,60 @@ export type PluginModule = {
   plugins?: PluginRecord<unknown, unknown>[];
 };
 
+/** A bundled module, already imported or imported on first use: each worker then evaluates
+ *  only the modules of its own plugins (a module's descriptors and code cost every VM that
+ *  imports it time and memory). */
+export type ModuleSource = PluginModule | (() => Promise<PluginModule>);
+
+/** The records a module registers. */
+export function recordsOf(mod: PluginModule): PluginRecord<unknown, unknown>[] {
+  return ([] as PluginRecord<unknown, unknown>[]).concat(mod.default ?? [], mod.plugins ?? []);
+}
+
+/** Import a module by its bundled name, or from disk when it is not bundled. */
+export async function importModule(
+  builtins: Record<string, ModuleSource>,
+  spec: string,
+): Promise<PluginModule> {
+  const b = builtins[spec];
+  if (typeof b === "function") return await b();
+  return b ?? ((await import(spec)) as PluginModule);
+}
+
 export class PluginRuntime {
   private readonly records = new Map<string, PluginRecord<unknown, unknown>>();
   private readonly instances = new Map<string, unknown>();
   private readonly routes = new Map<string, Route>();
   private readonly servicesOf = new Map<string, ServiceInfo[]>();
   private plan: PlannedPlugin[] = [];
+  /** Plan position by URI: the plan is in init order. */
+  private readonly position = new Map<string, number>();
+  /** This runtime's plugins whose init has not finished (ok, skip or error) yet. */
+  private readonly unsettled = new Map<string, { done: Promise<void>; settle: () => void }>();
   private readonly peers = new Map<string, Promise<PortPeer>>();
 
   constructor(
     readonly worker: string,
     private readonly links: RuntimeLinks,
     /** Modules bundled with the program, by name; other specifiers are imported from disk. */
-    private readonly builtins: Record<string, PluginModule> = {},
+    private readonly builtins: Record<string, ModuleSource> = {},
   ) {}
 
-  /** Learn the whole plan and import this runtime's modules. */
+  /** Learn the whole plan and import this runtime's modules (only those). */
   async load(plan: PlannedPlugin[]): Promise<void> {
     this.plan = plan;
+    for (const [i, p] of plan.entries()) this.position.set(uriOf(p), i);
     const mine = plan.filter((p) => p.worker === this.worker);
+    for (const p of mine) {
+      let settle!: () => void;
+      const done = new Promise<void>((r) => {
+        settle = r;
+      });
+      this.unsettled.set(uriOf(p), { done, settle });
+    }
     const modules = [...new Set(mine.map((p) => p.module))];
-    for (const spec of modules) {
-      const mod = this.builtins[spec] ?? ((await import(spec)) as PluginModule);
-      const recs = ([] as unknown[]).concat(mod.default ?? [], mod.plugins ?? []) as PluginRecord<
-        unknown,
-        unknown
-      >[];
-      for (const r of recs) this.records.set(uriOf(r), r);
+    for (const mod of await Promise.all(modules.map((spec) => importModule(this.builtins, spec)))) {
+      for (const r of recordsOf(mod)) this.records.set(uriOf(r), r);
     }
     for (const p of mine) {
       if (!this.records.has(uriOf(p))) throw notFound(`plugin ${uriOf(p)} in module ${p.module}`);
@@ -115,7 +142,7 @@ export class PluginRuntime {
       log: links.log(uri),
       exports,
       capabilities,
-      get: (type, id) => this.get(type, id),
+      get: (type, id) => this.get(type, id, uri),
       registerService: <S extends DescService>(
         svc: S,
         handlers: ServiceHandlers<S>,
@@ -143,16 +170,25 @@ export class PluginRuntime {
     } catch (e) {
       if (isSkip(e)) return { status: "skip", reason: (e as Error).message };
       throw e;
+    } finally {
+      this.unsettled.get(uri)?.settle();
+      this.unsettled.delete(uri);
     }
   }
 
-  /** A plugin by type (and id), wherever it runs. */
-  async get<T>(type: string, id?: string): Promise<T> {
+  /** A plugin by type (and id), wherever it runs. `from`: the plugin asking, during its init.
+   *  The host inits plugins of different workers at the same time, so a plugin that comes
+   *  earlier in the plan than the one asking may still be starting: the answer waits for it
+   *  to finish, as if the plan ran one plugin at a time (as containerd's does). A later one
+   *  is never waited for (that could wait forever): it is "not initialized". */
+  async get<T>(type: string, id?: string, from?: string): Promise<T> {
     const p = this.plan.find((x) => x.type === type && (id === undefined || x.id === id));
     const name = id === undefined ? type : `${type}.${id}`;
     if (!p) throw notFound(`plugin ${name}`);
     const uri = uriOf(p);
+    const wait = from !== undefined && (this.position.get(uri) ?? Infinity) < (this.position.get(from) ?? -1);
     if (p.worker === this.worker) {
+      if (wait) await this.unsettled.get(uri)?.done;
       if (!this.instances.has(uri)) throw notFound(`plugin ${uri}: not initialized`);
       return this.instances.get(uri) as T;
     }
@@ -163,7 +199,7 @@ export class PluginRuntime {
     }
     const ready = await peer;
     // Ask first, so a plugin that failed or was skipped is an error here, not on first use.
-    await ready.call(`${PLUGIN_CALL}${uri}#`, []);
+    await ready.call(`${PLUGIN_CALL}${uri}#`, [wait]);
     return pluginProxy<T>(ready, uri);
   }
 
@@ -186,8 +222,16 @@ export class PluginRuntime {
     }
     if (target.startsWith(PLUGIN_CALL)) {
       const [uri, method] = target.slice(PLUGIN_CALL.length).split("#") as [string, string];
+      if (method === "") {
+        // The existence probe of get(); args[0]: wait for an init still running.
+        const pending = call.args[0] === true ? this.unsettled.get(uri) : undefined;
+        const check = () => {
+          if (!this.instances.has(uri)) throw notFound(`plugin ${uri}: not initialized`);
+          return true;
+        };
+        return pending ? pending.done.then(check) : Promise.resolve().then(check);
+      }
       if (!this.instances.has(uri)) return Promise.reject(notFound(`plugin ${uri}: not initialized`));
-      if (method === "") return Promise.resolve(true);
       const inst = this.instances.get(uri) as Record<string, unknown>;
       const fn = inst?.[method];
       if (typeof fn !== "function") return Promise.reject(notFound(`method ${method} of plugin ${uri}`));

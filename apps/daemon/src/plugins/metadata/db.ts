@@ -33,16 +33,28 @@ export function openMetadata(path: string, opts: OpenOptions = {}): MetadataDb {
         `metadata database ${path} has schema version ${found}, newer than this bunkerd's ${known}`,
       );
     }
-    client.run("PRAGMA journal_mode = WAL");
+    // Bringing the schema up to date runs with synchronous = NORMAL: about ten fsyncs fewer on a
+    // new file (~10–60 ms of a fresh boot here). In WAL mode that cannot corrupt the file; a
+    // power loss may only drop the migration's commit, and the next boot applies it again.
+    // Every later commit is FULL, and its fsync of the WAL makes the schema durable too.
     client.run("PRAGMA busy_timeout = 5000");
-    client.run("PRAGMA synchronous = FULL");
+    if (found !== known) client.run("PRAGMA synchronous = NORMAL");
+    client.run("PRAGMA journal_mode = WAL");
     client.run("PRAGMA foreign_keys = ON");
+    // drizzle compiles every query's SQL anew with prepare() (18 % of the metadata worker's CPU in
+    // a pull's record calls); bun:sqlite's query() keeps one compiled statement per SQL text.
+    // Safe here: drizzle never finalizes, and each use runs to completion synchronously.
+    client.prepare = client.query.bind(client) as typeof client.prepare;
     const db = drizzle({ client, schema });
-    // drizzle's own migrator, fed from the embedded files (it would read them from disk).
-    (
-      db as unknown as { dialect: { migrate(m: unknown, s: unknown, c: object): void }; session: unknown }
-    ).dialect.migrate(migrations, (db as unknown as { session: unknown }).session, {});
-    if (found !== known) client.run(`PRAGMA user_version = ${known}`);
+    if (found !== known) {
+      // drizzle's own migrator, fed from the embedded files (it would read them from disk).
+      // user_version = the number of migrations applied, so an up-to-date file skips it.
+      (
+        db as unknown as { dialect: { migrate(m: unknown, s: unknown, c: object): void }; session: unknown }
+      ).dialect.migrate(migrations, (db as unknown as { session: unknown }).session, {});
+      client.run(`PRAGMA user_version = ${known}`);
+    }
+    client.run("PRAGMA synchronous = FULL");
     return db;
   } catch (e) {
     client.close();
