@@ -1,6 +1,6 @@
 /** `bun bench/run.ts <scenario> [options]`: runs one benchmark scenario, bunkerd and
  *  containerd side by side, and prints its report (markdown) on stdout, progress on stderr.
- *  Scenarios load lazily; later issues add theirs here (pull, run). Whatever happens,
+ *  Scenarios load lazily; later issues add theirs here (run). Whatever happens,
  *  every daemon a scenario started is stopped by pid and its temp dir removed. */
 import { stopAll } from "./lib/targets.ts";
 
@@ -9,6 +9,8 @@ type Scenario = { default: (argv: string[]) => Promise<void>; usage: string };
 const scenarios: Record<string, () => Promise<Scenario>> = {
   daemon: () => import("./daemon.bench.ts"),
   content: () => import("./content.bench.ts"),
+  pull: () => import("./pull.bench.ts"),
+  runtime: () => import("./runtime.bench.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {
