@@ -11,5 +11,8 @@ export const commands: Registry = {
   leases: () => import("./leases/index.ts"),
   "namespaces,namespace,ns": () => import("./namespaces/index.ts"),
   "snapshots,snapshot": () => import("./snapshots/index.ts"),
+  run: () => import("./run/index.ts"),
+  "containers,c,container": () => import("./containers/index.ts"),
+  "tasks,t,task": () => import("./tasks/index.ts"),
   completion: () => import("./completion/index.ts"),
 };

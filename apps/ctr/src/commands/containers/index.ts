@@ -1,0 +1,9 @@
+import { group } from "../../cli/command.ts";
+
+export default group("containers", "manage containers", {
+  create: () => import("./create.ts"),
+  "delete,del,remove,rm": () => import("./delete.ts"),
+  info: () => import("./info.ts"),
+  "list,ls": () => import("./list.ts"),
+  label: () => import("./label.ts"),
+});
