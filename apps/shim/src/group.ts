@@ -7,8 +7,14 @@ import { invalidArgument } from "@bunkerd/plugin-api";
 
 export const GROUP_ANNOTATIONS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"] as const;
 
-/** The group of the container whose bundle is `bundle`: an annotation's value, else its id. */
-export function groupOf(bundle: string, id: string): string {
+/** Opt-in density setting: containers without a group annotation share the shim of this group
+ *  (per daemon and namespace) instead of getting one each. A shim is a Bun process (~10 MB of
+ *  its own memory); one shim for 20 `sleep` containers measured 42 MB PSS in all, 20 shims 229 MB. */
+export const DEFAULT_GROUP_ENV = "BUNKERD_SHIM_GROUP";
+
+/** The group of the container whose bundle is `bundle`: an annotation's value, else the default
+ *  group when one is set, else its id. */
+export function groupOf(bundle: string, id: string, defaultGroup = process.env[DEFAULT_GROUP_ENV]): string {
   let spec: { annotations?: Record<string, unknown> };
   const path = join(bundle, "config.json");
   try {
@@ -20,5 +26,5 @@ export function groupOf(bundle: string, id: string): string {
     const v = spec.annotations?.[key];
     if (typeof v === "string" && v !== "") return v;
   }
-  return id;
+  return defaultGroup || id;
 }

@@ -8,7 +8,9 @@ import { TtrpcPublisher } from "./events.ts";
 import type { ShimFlags } from "./flags.ts";
 import { openShimLog } from "./log.ts";
 import { taskDispatch } from "./service.ts";
-import { Reaper, readStats, setSubreaper, watchOOM } from "./sys/index.ts";
+// sys/ modules one by one, not through sys/index.ts: that would load the cgroup metrics too.
+import { watchOOM } from "./sys/oom.ts";
+import { Reaper, setSubreaper } from "./sys/reaper.ts";
 import { TaskService } from "./tasks.ts";
 import { VERSION } from "./version.ts";
 
@@ -47,7 +49,8 @@ export async function serve(flags: ShimFlags): Promise<void> {
     publisher,
     log,
     watchOOM,
-    readStats,
+    // Loaded on the first Stats: the cgroup metrics descriptors cost start-up time and heap.
+    readStats: async (pid) => (await import("./sys/cgroups.ts")).readStats(pid),
     version: VERSION,
     shutdown: () => {
       if (exiting) return;

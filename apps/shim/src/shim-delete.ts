@@ -1,16 +1,15 @@
-/** `delete`: run by the daemon when a shim died without deleting its task. Forces the container
- *  out of runc (with the root and binary the task was created with, from options.json), unmounts
- *  the rootfs, and answers with a DeleteResponse on stdout: the task counts as killed (exit
- *  status 137) now. */
+/** `delete`: run by the daemon when a shim died without deleting its task (containerd 1.6 also
+ *  runs it after every normal shim exit, inside Tasks.Delete, so it must start fast: no protobuf
+ *  code is loaded). Forces the container out of runc (with the root and binary the task was
+ *  created with, from options.json), unmounts the rootfs, and answers with a DeleteResponse on
+ *  stdout: the task counts as killed (exit status 137) now. */
 import { join } from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { invalidArgument } from "@bunkerd/plugin-api";
-import { DeleteResponseSchema } from "@bunkerd/proto/containerd/runtime/task/v2/shim_pb.ts";
 import { unmountAll } from "@bunkerd/snapshotters/mount";
+import { encodeDeleteResponse } from "./delete-response.ts";
 import type { ShimFlags } from "./flags.ts";
-import { readOptions } from "./options.ts";
-import { INIT_PID_FILE, readPid } from "./process/init.ts";
+import { readOptions } from "./options-file.ts";
+import { INIT_PID_FILE, readPid } from "./process/pid.ts";
 import { type Exec, Runc } from "./runc.ts";
 
 const SIGKILL = 9;
@@ -44,8 +43,5 @@ export async function deleteShim(flags: ShimFlags, warn: (msg: string) => void):
   } catch {
     // Never created: no pid.
   }
-  return toBinary(
-    DeleteResponseSchema,
-    create(DeleteResponseSchema, { pid, exitStatus: 128 + SIGKILL, exitedAt: timestampNow() }),
-  );
+  return encodeDeleteResponse(pid, 128 + SIGKILL, new Date());
 }

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { invalidArgument } from "@bunkerd/plugin-api";
 import type { StdioPaths } from "./io.ts";
-import { ConsoleSocket, copyPty, resizePty } from "./sys/index.ts";
+import { ConsoleSocket, copyPty, resizePty } from "./sys/console.ts";
 
 export interface Terminal {
   resize(width: number, height: number): void;

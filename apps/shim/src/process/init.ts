@@ -1,14 +1,14 @@
 /** The container's init process: runc create (rootfs mounted, stdio or a terminal set up), runc
  *  start, and on delete runc delete and the rootfs unmounted. */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { failedPrecondition, notFound } from "@bunkerd/plugin-api";
 import { openProcessIO, type StdioPaths } from "../io.ts";
 import type { Runc } from "../runc.ts";
 import { openTerminal } from "../terminal.ts";
+import { INIT_PID_FILE, readPid } from "./pid.ts";
 import { ShimProcess } from "./process.ts";
 
-export const INIT_PID_FILE = "init.pid";
+export { INIT_PID_FILE, readPid };
 
 export interface InitConfig {
   id: string;
@@ -97,12 +97,6 @@ export class InitProcess extends ShimProcess {
     await this.closeIO();
     this.status = "deleted";
   }
-}
-
-export function readPid(path: string): number {
-  const pid = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) throw failedPrecondition(`bad pid in ${path}`);
-  return pid;
 }
 
 /** containerd's answer for signalling a process that is gone. */

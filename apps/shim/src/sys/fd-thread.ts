@@ -1,6 +1,6 @@
-/** Fd jobs on the shim's one fd thread (fd.worker.ts): copying one fd to another, or calling back
- *  on the event loop each time an fd (eventfd, inotify) is readable. One thread serves them all:
- *  a worker costs about 2.2 MB RSS here, too much to spend per terminal or per OOM watch. */
+/** Fd copies on the shim's one fd thread (fd.worker.ts), for terminals: Bun cannot copy a pty
+ *  master on its event loop. One thread serves them all, started by the first copy: a worker
+ *  costs about 2.2 MB RSS here, too much to spend per terminal. */
 import type { FdCommand, FdEvent, FdJobSpec } from "./fd.worker.ts";
 import { check, ptr, sys } from "./libc.ts";
 
@@ -14,7 +14,7 @@ export type FdJob = {
   stop(): void;
 };
 
-type Entry = { name: string; onFired?: () => void; done: (error?: string) => void };
+type Entry = { name: string; done: (error?: string) => void };
 
 class FdLoop {
   static #shared: FdLoop | undefined;
@@ -35,10 +35,8 @@ class FdLoop {
     this.#worker.addEventListener("message", (ev: MessageEvent<FdEvent>) => {
       const e = this.#entries.get(ev.data.id);
       if (!e) return;
-      if ("end" in ev.data) {
-        this.#entries.delete(ev.data.id);
-        e.done(ev.data.error);
-      } else e.onFired?.();
+      this.#entries.delete(ev.data.id);
+      e.done(ev.data.error);
     });
     this.#worker.addEventListener("error", (ev) => {
       // The thread is gone: every job has ended.
@@ -59,15 +57,12 @@ class FdLoop {
     sys.write(this.#wake, ptr(new BigUint64Array([1n])), 8);
   }
 
-  add(job: FdJobSpec, name: string, onFired?: () => void): FdJob {
+  add(job: FdJobSpec, name: string): FdJob {
     const id = this.#nextId++;
     let over = false;
     const ended = new Promise<void>((resolve) => {
       this.#entries.set(id, {
         name,
-        onFired: () => {
-          if (!over) onFired?.();
-        },
         done: (error) => {
           over = true;
           if (error) console.error(`${name}: ${error}`);
@@ -88,9 +83,4 @@ class FdLoop {
 /** Copies src to dst until src's EOF (or a pty's EIO) or stop(). Makes both fds non-blocking. */
 export function copyFd(src: number, dst: number, name = `copy fd ${src} → ${dst}`): FdJob {
   return FdLoop.get().add({ kind: "copy", src, dst }, name);
-}
-
-/** Calls onReadable each time fd became readable; the thread drains fd first. */
-export function watchFd(fd: number, onReadable: () => void, name = `watch fd ${fd}`): FdJob {
-  return FdLoop.get().add({ kind: "watch", fd }, name, onReadable);
 }

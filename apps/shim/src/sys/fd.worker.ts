@@ -1,8 +1,7 @@
-/** The shim's fd thread. Bun cannot wait on an arbitrary fd (a pty master, a fifo, an eventfd,
- *  inotify): its file streams pread, which these refuse. So one worker thread serves every such
- *  job of the process in a single poll(2) loop over non-blocking fds:
- *  - copy: src → dst until src's EOF (a pty master reads EIO once its slave side is closed);
- *  - watch: each time fd is readable, drain it (eventfd counter, inotify events) and say so.
+/** The shim's fd thread, started for the first terminal: copies src → dst (a pty master and a
+ *  FIFO, both ways) until src's EOF (a pty master reads EIO once its slave side is closed), every
+ *  copy of the process in a single poll(2) loop over non-blocking fds. (Readability watches, the
+ *  OOM eventfd and inotify, need no thread: fd-watch.ts.)
  *  While it sits in poll it cannot take messages, so the owner counts each command in shared
  *  memory and pokes a wake eventfd; the loop returns to the event loop until it has them all.
  *  Build note: `bun build --compile` needs this file as an extra entry point. */
@@ -10,20 +9,18 @@ import { Errno, errno, ptr, setNonBlocking, sys, sysError } from "./libc.ts";
 
 declare const self: Worker;
 
-export type FdJobSpec = { kind: "copy"; src: number; dst: number } | { kind: "watch"; fd: number };
+export type FdJobSpec = { kind: "copy"; src: number; dst: number };
 export type FdCommand =
   | { op: "init"; wake: number; sent: Int32Array }
   | { op: "add"; id: number; job: FdJobSpec }
   | { op: "stop"; id: number };
-export type FdEvent = { id: number; fired: true } | { id: number; end: true; error?: string };
+export type FdEvent = { id: number; end: true; error?: string };
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
 const POLLNVAL = 0x20;
 
-type Copy = { id: number; kind: "copy"; src: number; dst: number; buf: Buffer; off: number; len: number };
-type Watch = { id: number; kind: "watch"; fd: number; buf: Buffer };
-type Job = Copy | Watch;
+type Job = { id: number; kind: "copy"; src: number; dst: number; buf: Buffer; off: number; len: number };
 
 const jobs = new Map<number, Job>();
 let wake = -1;
@@ -49,14 +46,9 @@ self.onmessage = (ev: MessageEvent<FdCommand>) => {
 
 function add(id: number, spec: FdJobSpec): void {
   try {
-    if (spec.kind === "copy") {
-      setNonBlocking(spec.src);
-      setNonBlocking(spec.dst);
-      jobs.set(id, { id, ...spec, buf: Buffer.alloc(32 * 1024), off: 0, len: 0 });
-    } else {
-      setNonBlocking(spec.fd);
-      jobs.set(id, { id, ...spec, buf: Buffer.alloc(4096) });
-    }
+    setNonBlocking(spec.src);
+    setNonBlocking(spec.dst);
+    jobs.set(id, { id, ...spec, buf: Buffer.alloc(32 * 1024), off: 0, len: 0 });
   } catch (e) {
     postMessage({ id, end: true, error: message(e) } satisfies FdEvent);
   }
@@ -81,8 +73,7 @@ function loop(): void {
     pfds.setInt32(0, wake, true);
     pfds.setInt16(4, POLLIN, true);
     list.forEach((j, i) => {
-      const [fd, events] =
-        j.kind === "watch" ? [j.fd, POLLIN] : j.off < j.len ? [j.dst, POLLOUT] : [j.src, POLLIN];
+      const [fd, events] = j.off < j.len ? [j.dst, POLLOUT] : [j.src, POLLIN];
       pfds.setInt32(8 * (i + 1), fd, true);
       pfds.setInt16(8 * (i + 1) + 4, events, true);
     });
@@ -100,8 +91,7 @@ function loop(): void {
         return;
       }
       try {
-        if (j.kind === "watch") serviceWatch(j);
-        else serviceCopy(j);
+        serviceCopy(j);
       } catch (e) {
         end(j.id, message(e));
       }
@@ -109,14 +99,7 @@ function loop(): void {
   }
 }
 
-function serviceWatch(j: Watch): void {
-  const n = Number(sys.read(j.fd, ptr(j.buf), j.buf.length));
-  if (n > 0) postMessage({ id: j.id, fired: true } satisfies FdEvent);
-  else if (n === 0) end(j.id);
-  else if (errno() !== Errno.EAGAIN && errno() !== Errno.EINTR) throw sysError("read");
-}
-
-function serviceCopy(j: Copy): void {
+function serviceCopy(j: Job): void {
   if (j.off >= j.len) {
     const n = Number(sys.read(j.src, ptr(j.buf), j.buf.length));
     if (n === 0) {

@@ -4,7 +4,8 @@
 export { type AnyMetrics, readMetricsV1, readMetricsV2, readStats } from "./cgroups.ts";
 export { type CgroupPaths, cgroupPaths } from "./cgroup-paths.ts";
 export { ConsoleSocket, copyPty, type PtyCopy, type ReceiveOptions, resizePty } from "./console.ts";
-export { copyFd, type FdJob, watchFd } from "./fd-thread.ts";
+export { copyFd, type FdJob } from "./fd-thread.ts";
+export { watchFd } from "./fd-watch.ts";
 export { type OomWatch, watchMemoryEvents, watchOOM } from "./oom.ts";
 export {
   type ExecOptions,

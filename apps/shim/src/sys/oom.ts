@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import { cgroupPaths } from "./cgroup-paths.ts";
 import { check, closeFd, cstr, ptr, sys } from "./libc.ts";
-import { watchFd } from "./fd-thread.ts";
+import { watchFd } from "./fd-watch.ts";
 
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
