@@ -126,10 +126,15 @@ export class PluginHost implements Router {
     if (missing.length > 0)
       throw invalidArgument(`required plugin(s) not registered or disabled: ${missing.join(", ")}`);
     const ordered = orderPlugins(all, { disabled: opts.disabled });
+    // An experiment, not a setting: worker groups named here (comma-separated) run on this
+    // thread, so their calls cost no port hop (bench/lib/rpc-latency.ts --on-host). Their
+    // synchronous work (SQLite commits and their fsyncs for the metadata group) then stalls
+    // every other call, which is why the groups are workers.
+    const onHost = new Set((process.env.BUNKERD_EXPERIMENT_ON_HOST ?? "").split(",").filter(Boolean));
     this.plan = ordered.map((r) => ({
       type: r.type,
       id: r.id,
-      worker: workerOf(r),
+      worker: onHost.has(workerOf(r)) ? HOST : workerOf(r),
       module: byUri.get(uriOf(r))!.module,
     }));
 

@@ -169,3 +169,80 @@ test("a shared empty array is not detached by a call", async () => {
   expect(EMPTY.buffer.detached).toBe(false);
   close();
 });
+
+/** A pair whose server side records the kinds of messages it posts. */
+function recordedPair(handler: CallHandler) {
+  const { port1, port2 } = new MessageChannel();
+  const sent: string[] = [];
+  const post = port2.postMessage.bind(port2);
+  const spy = {
+    postMessage(m: { t: string; end?: boolean }, transfer?: Transferable[]) {
+      sent.push(m.end ? `${m.t}+end` : m.t);
+      if (transfer) post(m, transfer);
+      else post(m);
+    },
+    addEventListener: port2.addEventListener.bind(port2),
+  };
+  new PortPeer(spy, "server").serve(handler);
+  const client = new PortPeer(port1, "client");
+  const close = () => {
+    port1.close();
+    port2.close();
+  };
+  return { client, sent, close };
+}
+
+test("a stream's last item and its end travel in one message, even when the end waits on I/O", async () => {
+  const { client, sent, close } = recordedPair(async function* () {
+    yield 1;
+    yield 2;
+    await new Promise((r) => setImmediate(r)); // as a blob read closing its file
+  });
+  const got: unknown[] = [];
+  for await (const v of client.stream("s")) got.push(v);
+  expect(got).toEqual([1, 2]);
+  expect(sent).toEqual(["stream", "out", "out+end"]);
+  close();
+});
+
+test("an item goes out before the next exists: a stream that waits for more is not held back", async () => {
+  let release!: () => void;
+  const more = new Promise<void>((r) => {
+    release = r;
+  });
+  const { client, sent, close } = recordedPair(async function* () {
+    yield "first";
+    await more;
+    yield "second";
+  });
+  const it = client.stream("s")[Symbol.asyncIterator]();
+  expect((await it.next()).value).toBe("first");
+  release();
+  expect((await it.next()).value).toBe("second");
+  expect((await it.next()).done).toBe(true);
+  expect(sent).toEqual(["stream", "out", "out+end"]);
+  close();
+});
+
+test("a stream that fails after its last item delivers the item, then the error", async () => {
+  const { client, close } = recordedPair(async function* () {
+    yield 1;
+    throw notFound("gone meanwhile");
+  });
+  const got: unknown[] = [];
+  const e = await (async () => {
+    for await (const v of client.stream("s")) got.push(v);
+  })().catch((e: unknown) => e);
+  expect(got).toEqual([1]);
+  expect((e as Failure).kind).toBe(Kind.NotFound);
+  close();
+});
+
+test("an empty stream ends with ok", async () => {
+  const { client, sent, close } = recordedPair(() => count(0));
+  const got: unknown[] = [];
+  for await (const v of client.stream("s")) got.push(v);
+  expect(got).toEqual([]);
+  expect(sent).toEqual(["stream", "ok"]);
+  close();
+});

@@ -20,7 +20,8 @@ type Msg =
   | { t: "in"; id: number; v: unknown }
   | { t: "in-end"; id: number }
   | { t: "stream"; id: number }
-  | { t: "out"; id: number; v: unknown }
+  // `end`: the stream's last item, and the stream ended without error (no `ok` follows).
+  | { t: "out"; id: number; v: unknown; end?: true }
   | { t: "ok"; id: number; v: unknown }
   | { t: "err"; id: number; e: WireError }
   | { t: "cancel"; id: number }
@@ -77,6 +78,26 @@ const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
   v != null &&
   typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" &&
   !(v instanceof Promise);
+
+/** How long a reply stream's item may wait to learn whether it is the last (pumpOut). */
+const LAST_ITEM_WAIT_MS = 2;
+
+/** `p`'s result if it settles within `ms`; undefined if it fails or takes longer. */
+function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
 
 /** A queue that an async iterator drains; items pushed by port messages. */
 class Inbox {
@@ -290,6 +311,46 @@ export class PortPeer {
     }
   }
 
+  /** A reply stream's items under flow control. Each item waits until the next one is known,
+   *  at most LAST_ITEM_WAIT_MS: when the stream ends right after it (a blob read ends once its
+   *  file is closed, a thread-pool round trip later), the item and the end travel in one
+   *  message, so the gRPC server writes the last DATA and the trailers together. A Go client
+   *  that has its bytes otherwise resets the stream before the trailers arrive (ctr's content
+   *  reads did, on most Reads), which costs both sides a cancellation. The producer keeps
+   *  working meanwhile, so a busy stream loses no throughput. Returns true when the end went
+   *  with the last item. */
+  private async pumpOut(id: number, src: AsyncIterable<unknown>, box: Outbox): Promise<boolean> {
+    const it = src[Symbol.asyncIterator]();
+    let ahead: Promise<IteratorResult<unknown>> | undefined;
+    for (;;) {
+      if (!(await box.take())) {
+        ahead?.catch(() => {});
+        await it.return?.();
+        return false;
+      }
+      const r = await (ahead ?? it.next());
+      ahead = undefined;
+      if (box.closed) {
+        await it.return?.();
+        return false;
+      }
+      if (r.done) return false;
+      const next = it.next();
+      const soon = await settledWithin(next, LAST_ITEM_WAIT_MS);
+      if (box.closed) {
+        next.catch(() => {});
+        await it.return?.();
+        return false;
+      }
+      if (soon?.done) {
+        this.post({ t: "out", id, v: r.value, end: true }, transferables(r.value));
+        return true;
+      }
+      this.post({ t: "out", id, v: r.value }, transferables(r.value));
+      ahead = next;
+    }
+  }
+
   private post(m: Msg, transfer?: Transferable[]) {
     if (this.failed) return;
     try {
@@ -350,9 +411,16 @@ export class PortPeer {
         );
         return;
       }
-      case "out":
-        this.pending.get(m.id)?.inbox?.push(m.v);
+      case "out": {
+        const p = this.pending.get(m.id);
+        p?.inbox?.push(m.v);
+        if (m.end && p) {
+          this.pending.delete(m.id);
+          p.outbox?.close();
+          p.resolve(undefined);
+        }
         return;
+      }
       case "ok": {
         const p = this.pending.get(m.id);
         if (!p) return;
@@ -406,7 +474,10 @@ export class PortPeer {
     if (isAsyncIterable(result)) {
       s.outbox = new Outbox();
       this.post({ t: "stream", id: m.id });
-      this.pump(m.id, result, s.outbox, "out").then(() => finish({ t: "ok", id: m.id, v: undefined }), fail);
+      this.pumpOut(m.id, result, s.outbox).then((endedWithLast) => {
+        if (!endedWithLast) finish({ t: "ok", id: m.id, v: undefined });
+        else if (this.serving.get(m.id) === s) this.serving.delete(m.id);
+      }, fail);
     } else {
       Promise.resolve(result).then((v) => finish({ t: "ok", id: m.id, v }, transferables(v)), fail);
     }

@@ -6,8 +6,9 @@
  *  violation resets only that stream.
  *
  *  Output: every frame produced for this connection in one event-loop turn goes into one
- *  buffer, written with one socket write when the turn is over (setImmediate). That is the
- *  point of this server: node:http2 on Bun writes once per frame or reply. Bun's
+ *  buffer, written with one socket write when the turn is over (setImmediate), or as soon as
+ *  the code that produced it is done when no other call waits for its reply (scheduleFlush).
+ *  That is the point of this server: node:http2 on Bun writes once per frame or reply. Bun's
  *  socket.write() takes what the kernel accepts and drops the rest (BUN-NOTES), so the
  *  rest waits in `backlog` for `drain`, and while it waits no more stream data is pulled
  *  into the buffer: the socket's pace is the third window, after the connection's and the
@@ -626,11 +627,24 @@ export class H2Connection {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
-    // After this turn's microtasks: every reply the turn's input produced (handlers resolve in
-    // microtasks) and replies from worker messages handled in the same loop iteration go out
-    // in one write. A microtask flush would write once per worker message instead.
-    setImmediate(this.flush);
+    queueMicrotask(this.flushSoon);
   }
+
+  /** Once the code that produced the frames is done: with no stream left waiting for its
+   *  reply there is nothing to batch with, so the frames go now (a lone unary call, or the
+   *  client's PING) instead of one loop iteration later, a tick that costs most after the
+   *  thread slept. With calls in flight, the write waits until after this turn's microtasks
+   *  (setImmediate): every reply the turn's input produced (handlers resolve in microtasks)
+   *  and replies from worker messages handled in the same loop iteration go out in one write,
+   *  a server stream's last message with its trailers among them. */
+  private readonly flushSoon = (): void => {
+    if (this.closed) {
+      this.flushScheduled = false;
+      return;
+    }
+    if (this.streams.size === 0) this.flush();
+    else setImmediate(this.flush);
+  };
 
   /** Writes this turn's frames, pulling queued stream data while the socket keeps up. */
   private readonly flush = (): void => {
