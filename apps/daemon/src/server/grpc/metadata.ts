@@ -1,6 +1,6 @@
 /** What a gRPC request's headers say about the call: namespace, lease, deadline and the
  *  metadata handed to handlers. Parsed once at the edge; a bad value refuses the call. */
-import { BunkerError, Code, fromStatus, Kind, requireNamespace } from "@bunkerd/plugin-api";
+import { Code, fromStatus, requireNamespace } from "@bunkerd/plugin-api";
 import type { RequestHeaders } from "./transport.ts";
 
 export const NamespaceHeader = "containerd-namespace";
