@@ -3,7 +3,18 @@
  *  file under blobs/ in one rename. `close` keeps the ingest so a later writer resumes it.
  *  Calls on one writer run one at a time, in the order they were made. */
 import type { FileHandle } from "node:fs/promises";
-import { chmod, mkdir, open, rename, rm, stat, utimes } from "node:fs/promises";
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { alreadyExists, BunkerError, failedPrecondition, Kind, toBunkerError } from "@bunkerd/plugin-api";
 import { sha256Text } from "./digest.ts";
@@ -28,7 +39,15 @@ export interface WriterState {
   updatedAt: Date;
 }
 
-const errnoOf = (e: unknown) => (e as { code?: string })?.code;
+/** fsync a directory, so a rename or unlink in it survives a crash. */
+function syncDirSync(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** fsync a directory, so a rename or unlink in it survives a crash. */
 export async function syncDir(path: string): Promise<void> {
@@ -176,32 +195,36 @@ export class Writer {
         if (expected && expected !== dgst) {
           throw failedPrecondition(`unexpected commit digest ${dgst}, expected ${expected}`);
         }
+        // From here on small metadata calls, made synchronously: each costs less than a
+        // thread-pool round trip (the data's fsync above is the one that may take long).
         const target = this.store.blobPath(dgst);
         const blobDir = dirname(target);
-        const created = await mkdir(blobDir, { recursive: true, mode: 0o755 });
+        const created = mkdirSync(blobDir, { recursive: true, mode: 0o755 });
         // A directory made just now must itself be durable for the rename into it to be.
         for (let d = blobDir; created !== undefined; d = dirname(d)) {
-          await syncDir(dirname(d));
+          syncDirSync(dirname(d));
           if (d === created) break;
         }
-        if (await exists(target)) {
-          await rm(s.paths.dir, { recursive: true, force: true });
+        if (statSync(target, { throwIfNoEntry: false }) !== undefined) {
+          rmSync(s.paths.dir, { recursive: true, force: true });
           throw alreadyExists(`content ${dgst}`);
         }
         // containerd sets these after the rename; setting them before keeps a half-made blob
         // (writable, or with an ingest's times) from ever being visible under blobs/.
         const now = new Date();
-        await utimes(s.paths.data, now, now);
-        await chmod(s.paths.data, mode & ~0o333);
+        utimesSync(s.paths.data, now, now);
+        chmodSync(s.paths.data, mode & ~0o333);
         try {
-          await rename(s.paths.data, target);
+          renameSync(s.paths.data, target);
         } catch (e) {
           // Leave the ingest resumable.
-          await chmod(s.paths.data, mode).catch(() => undefined);
+          try {
+            chmodSync(s.paths.data, mode);
+          } catch {}
           throw e;
         }
-        await syncDir(blobDir);
-        await rm(s.paths.dir, { recursive: true, force: true });
+        syncDirSync(blobDir);
+        rmSync(s.paths.dir, { recursive: true, force: true });
         return dgst;
       } catch (e) {
         throw toBunkerError(e);
@@ -235,15 +258,5 @@ export class Writer {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if (errnoOf(e) === "ENOENT") return false;
-    throw toBunkerError(e);
   }
 }

@@ -8,9 +8,12 @@
  *    again from the start, once.
  *  - A blob the namespace already holds is not fetched ("exists"); opening its writer leases it
  *    to this pull, as containerd's writer does.
+ *  - Labels the caller derives from the bytes (a manifest's children, the distribution source)
+ *    go with the commit, and small blobs' bytes can be kept for the caller, saving a read back
+ *    and an update call per blob.
  *  - One fetch per digest at a time in this worker: a second pull of the same blob waits for the
  *    first and then finds it stored (containerd fetches it twice: its issue 4937). */
-import { BunkerError, Kind } from "@bunkerd/plugin-api";
+import { BunkerError, failedPrecondition, Kind } from "@bunkerd/plugin-api";
 import type { Descriptor, Fetcher } from "@bunkerd/registry";
 import type { OpenOptions, Opened } from "./ingest.ts";
 import { refKey } from "./labels.ts";
@@ -24,7 +27,14 @@ export interface IngestApi {
   open(ns: string, ref: string, o: OpenOptions): Promise<Opened>;
   write(id: string, offset: number, data: Uint8Array): Promise<number>;
   truncate(id: string, size: number): Promise<void>;
-  commit(id: string, size: number, expected: string, labels?: Record<string, string>): Promise<string>;
+  /** `tail`: the last bytes, written before the commit in the same call. */
+  commit(
+    id: string,
+    size: number,
+    expected: string,
+    labels?: Record<string, string>,
+    tail?: Uint8Array,
+  ): Promise<string>;
   close(id: string): Promise<void>;
   abort(id: string): Promise<void>;
 }
@@ -51,6 +61,11 @@ export class Inflight {
   get size(): number {
     return this.running.size;
   }
+
+  /** Whether work under `key` is running now. */
+  has(key: string): boolean {
+    return this.running.has(key);
+  }
 }
 
 export interface FetchContext {
@@ -65,15 +80,45 @@ export interface FetchContext {
 
 export type Fetched = "fetched" | "exists";
 
-export function fetchBlob(c: FetchContext, desc: Descriptor): Promise<Fetched> {
-  return c.inflight.once(`blob:${desc.digest}`, () => ingestBlob(c, desc, true));
+/** What a fetch may do beyond storing the blob. */
+export interface FetchOptions {
+  /** Keep a copy of the bytes (a manifest or config the caller reads next), when the whole blob
+   *  is downloaded now (not when it existed or an ingest was resumed). At most KEEP_MAX bytes. */
+  keep?: boolean;
+  /** Labels to record with the commit, from the bytes when kept: one metadata transaction
+   *  instead of a commit then an update per label set. Not called when the blob existed. */
+  labels?: (bytes: Uint8Array | undefined) => Record<string, string>;
+}
+
+/** The largest blob whose bytes a fetch keeps (manifests, indexes, configs are far smaller). */
+export const KEEP_MAX = 4 << 20;
+
+export interface FetchResult {
+  state: Fetched;
+  /** The blob's bytes, when asked for and fetched whole here. */
+  bytes?: Uint8Array;
+  /** The labels committed with the blob (undefined when it existed: nothing was labelled). */
+  labels?: Record<string, string>;
+}
+
+export async function fetchBlob(c: FetchContext, desc: Descriptor): Promise<Fetched> {
+  return (await fetchBlobWith(c, desc, {})).state;
+}
+
+export function fetchBlobWith(c: FetchContext, desc: Descriptor, o: FetchOptions): Promise<FetchResult> {
+  return c.inflight.once(`blob:${desc.digest}`, () => ingestBlob(c, desc, o, true));
 }
 
 const isKind = (e: unknown, kind: Kind) => e instanceof BunkerError && e.kind === kind;
 
-async function ingestBlob(c: FetchContext, desc: Descriptor, mayRetry: boolean): Promise<Fetched> {
+async function ingestBlob(
+  c: FetchContext,
+  desc: Descriptor,
+  o: FetchOptions,
+  mayRetry: boolean,
+): Promise<FetchResult> {
   const opened = await openWriter(c, refKey(desc), desc);
-  if (opened.exists) return "exists";
+  if (opened.exists) return { state: "exists" };
   const { id } = opened;
   let offset = opened.offset;
   const resumed = offset > 0;
@@ -84,20 +129,23 @@ async function ingestBlob(c: FetchContext, desc: Descriptor, mayRetry: boolean):
       offset = 0;
     }
     c.tracker.update(desc, offset);
-    if (offset < desc.size) await copy(c, desc, id, offset);
+    const kept = o.keep && offset === 0 && desc.size <= KEEP_MAX ? new Uint8Array(desc.size) : undefined;
+    const tail = offset < desc.size ? await copy(c, desc, id, offset, kept) : undefined;
+    // Made before the commit: a manifest that cannot be read leaves its ingest to resume.
+    const labels = o.labels?.(kept);
     ended = true;
     try {
-      await c.ingest.commit(id, desc.size, desc.digest);
+      await c.ingest.commit(id, desc.size, desc.digest, labels, tail);
     } catch (e) {
-      if (isKind(e, Kind.AlreadyExists)) return "exists";
+      if (isKind(e, Kind.AlreadyExists)) return { state: "exists" };
       // Bytes kept from an earlier attempt that do not add up to the blob: start over.
       if (resumed && mayRetry && isKind(e, Kind.FailedPrecondition)) {
         await dropIngest(c, desc);
-        return ingestBlob(c, desc, false);
+        return ingestBlob(c, desc, o, false);
       }
       throw e;
     }
-    return "fetched";
+    return { state: "fetched", bytes: kept, labels };
   } finally {
     if (!ended) await c.ingest.close(id).catch(() => {});
   }
@@ -122,13 +170,23 @@ async function dropIngest(c: FetchContext, desc: Descriptor): Promise<void> {
   if (!opened.exists) await c.ingest.abort(opened.id);
 }
 
-/** Streams the blob from `offset` into the session, WRITE_CHUNK bytes per write. */
-async function copy(c: FetchContext, desc: Descriptor, id: string, offset: number): Promise<void> {
+/** Streams the blob from `offset` into the session, WRITE_CHUNK bytes per write; the last
+ *  bytes are answered rather than written, to go with the commit (a small blob then takes one
+ *  call for its bytes and commit). */
+async function copy(
+  c: FetchContext,
+  desc: Descriptor,
+  id: string,
+  offset: number,
+  kept: Uint8Array | undefined,
+): Promise<Uint8Array | undefined> {
   let buf = new Uint8Array(Math.min(WRITE_CHUNK, desc.size - offset));
   let filled = 0;
   const flush = async () => {
     // The buffer is transferred to the content worker, not copied: take a new one after.
     const chunk = filled === buf.length ? buf : buf.slice(0, filled);
+    // Copied before it goes: the transfer detaches the buffer.
+    kept?.set(chunk, offset);
     const n = await c.ingest.write(id, offset, chunk);
     offset += n;
     filled = 0;
@@ -140,12 +198,19 @@ async function copy(c: FetchContext, desc: Descriptor, id: string, offset: numbe
   const stream = c.fetcher.fetch(desc, { offset, verifyDigest: offset === 0, signal: c.signal });
   for await (let chunk of stream) {
     while (chunk.length > 0) {
+      if (filled === buf.length)
+        throw failedPrecondition(`${desc.digest}: more than the ${desc.size} bytes of its descriptor`);
       const n = Math.min(chunk.length, buf.length - filled);
       buf.set(chunk.subarray(0, n), filled);
       filled += n;
       chunk = chunk.subarray(n);
-      if (filled === buf.length) await flush();
+      // A full buffer goes at once (what is written is what a resumed pull keeps), but the
+      // last one goes with the commit.
+      if (filled === buf.length && offset + filled < desc.size) await flush();
     }
   }
-  if (filled > 0) await flush();
+  if (filled === 0) return undefined;
+  const tail = filled === buf.length ? buf : buf.slice(0, filled);
+  kept?.set(tail, offset);
+  return tail;
 }

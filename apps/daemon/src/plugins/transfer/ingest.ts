@@ -66,10 +66,19 @@ export class IngestSessions {
     return this.session(id).writer.truncate(size);
   }
 
-  /** Commits the blob (its digest must be `expected`), records it with `labels`, ends the session. */
-  async commit(id: string, size: number, expected: string, labels?: Record<string, string>): Promise<string> {
+  /** Writes `tail` (the last bytes, if any) at the session's offset, commits the blob (its
+   *  digest must be `expected`), records it with `labels`, ends the session. One call for a
+   *  small blob's bytes and commit. */
+  async commit(
+    id: string,
+    size: number,
+    expected: string,
+    labels?: Record<string, string>,
+    tail?: Uint8Array,
+  ): Promise<string> {
     const s = this.session(id);
     try {
+      if (tail && tail.length > 0) await s.writer.writeAt(s.writer.status().offset, tail);
       return await s.writer.commit(size, expected, labels);
     } finally {
       await this.close(id);

@@ -288,6 +288,42 @@ describe("pull", () => {
     expect(s.differ.applied).toEqual(img.layers.map((l) => l.desc.digest));
   });
 
+  test("a fresh pull labels each blob with its commit and looks up only the first chain ID", async () => {
+    const img = twoLayers();
+    const reg = serve(blobsOf(img), { v1: img.manifest });
+    const s = services();
+    const calls: string[] = [];
+    const count = <T extends object>(o: T, name: string, ...methods: (keyof T & string)[]) => {
+      for (const m of methods) {
+        const f = (o[m] as (...a: unknown[]) => unknown).bind(o);
+        (o as Record<string, unknown>)[m] = (...a: unknown[]) => {
+          calls.push(`${name}.${m}`);
+          return f(...a);
+        };
+      }
+    };
+    count(s.content, "content", "info", "update", "blobPath");
+    count(s.snapshots, "snapshots", "stat");
+    const src = source(reg);
+    await pull(s, src, target(src.reference), { ns: NS, signal: new AbortController().signal });
+    // No Info, no read back of the manifest or config, no label update but the unpack's own
+    // (two diffIDs, the config's snapshot reference); the second layer's parent was made here.
+    expect(calls.sort()).toEqual(
+      [
+        "content.blobPath",
+        "content.blobPath",
+        "content.update",
+        "content.update",
+        "content.update",
+        "snapshots.stat",
+      ].sort(),
+    );
+    const labels = s.content.blobs.get(NS)!.get(img.manifest.desc.digest)!;
+    expect(labels["containerd.io/gc.ref.content.config"]).toBe(img.config.desc.digest);
+    expect(labels["containerd.io/gc.ref.content.l.1"]).toBe(img.layers[1]!.desc.digest);
+    expect(Object.keys(labels).some((k) => k.startsWith("containerd.io/distribution.source."))).toBe(true);
+  });
+
   test("layers whose chain ID is committed are neither fetched nor applied", async () => {
     const img = twoLayers();
     const reg = serve(blobsOf(img), { v1: img.manifest });

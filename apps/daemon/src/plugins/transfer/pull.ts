@@ -1,10 +1,12 @@
 /** Registry → image store (containerd 1.7's pkg/transfer/local/pull.go), in the transfer worker.
  *
- *  Under one lease made for the operation (24 h expiry, deleted at the end; a caller's lease is
- *  used as it is), the reference is resolved and the graph under it walked: each descriptor is
- *  fetched into the content store, its children listed, labelled for the collector
- *  (`containerd.io/gc.ref.content.*`) and filtered by platform, and every blob labelled with its
- *  distribution source. With unpacks asked for, a manifest's layers are left to the unpacker,
+ *  Under one lease made for the operation (24 h expiry, made while the reference resolves,
+ *  deleted at the end; a caller's lease is used as it is), the reference is resolved and the
+ *  graph under it walked: each descriptor is fetched into the content store, its children
+ *  listed, labelled for the collector (`containerd.io/gc.ref.content.*`) and filtered by
+ *  platform, and every blob labelled with its distribution source. A blob downloaded whole gets
+ *  those labels with its commit (one metadata transaction, no extra calls), and a manifest's or
+ *  config's bytes are kept from the download rather than read back from the store. With unpacks asked for, a manifest's layers are left to the unpacker,
  *  which starts when the config is stored and downloads them while it applies. Then the image
  *  records are created or updated, and `saved` is reported for each.
  *
@@ -36,7 +38,15 @@ import {
   type Resolver,
   type ResolverOptions,
 } from "@bunkerd/registry";
-import { type FetchContext, fetchBlob, type IngestApi, type Inflight } from "./fetch.ts";
+import {
+  type FetchContext,
+  type FetchOptions,
+  type FetchResult,
+  fetchBlobWith,
+  type IngestApi,
+  type Inflight,
+} from "./fetch.ts";
+import { validateLabel } from "../metadata/validate.ts";
 import { appendSource, childrenLabels, distributionSource, Label } from "./labels.ts";
 import { type ProgressFn, ProgressTracker } from "./progress.ts";
 import type { ImageStoreTarget, RegistrySource, TransferOptions } from "./types.ts";
@@ -91,19 +101,19 @@ export async function pull(
   target: ImageStoreTarget,
   o: TransferOptions,
 ): Promise<void> {
-  let lease = o.lease;
-  let own = false;
-  if (!lease) {
-    const created = await s.leases.create(o.ns, "", {
-      [Label.gcExpire]: rfc3339(Date.now() + LEASE_EXPIRY_MS),
-    });
-    lease = created.id;
-    own = true;
-  }
+  // The operation's lease is made while the reference resolves: nothing is stored before both.
+  const own = !o.lease;
+  const leased: Promise<string> = o.lease
+    ? Promise.resolve(o.lease)
+    : s.leases
+        .create(o.ns, "", { [Label.gcExpire]: rfc3339(Date.now() + LEASE_EXPIRY_MS) })
+        .then((l) => l.id);
+  leased.catch(() => {});
   try {
-    await new Pull(s, source, target, { ...o, lease }).run();
+    await new Pull(s, source, target, o, leased).run();
   } finally {
-    if (own && !o.signal.aborted) {
+    const lease = own && !o.signal.aborted ? await leased.catch(() => undefined) : undefined;
+    if (lease) {
       await s.leases
         .delete(o.ns, lease)
         .catch((e) => s.log?.warn("failed to delete pull lease", { lease, e }));
@@ -122,6 +132,9 @@ class Pull {
   private readonly layersOf = new Map<string, Descriptor[]>();
   private readonly unpacks: Promise<void>[] = [];
   private tracker!: ProgressTracker;
+  private lease!: string;
+  /** Config bytes kept from their download, for the unpack. */
+  private readonly configs = new Map<string, Uint8Array>();
   private fc!: FetchContext;
   private dist!: { key: string; repository: string };
 
@@ -129,7 +142,8 @@ class Pull {
     private readonly s: PullServices,
     private readonly source: RegistrySource,
     private readonly target: ImageStoreTarget,
-    private readonly o: TransferOptions & { lease: string },
+    private readonly o: TransferOptions,
+    private readonly leased: Promise<string>,
   ) {
     this.signal = AbortSignal.any([o.signal, this.abort.signal]);
     this.progress = o.progress;
@@ -158,13 +172,14 @@ class Pull {
     }
     // Known before anything is fetched: a store with no name fails now, not after the download.
     const names = imageNames(target, desc.digest);
+    this.lease = await this.leased;
     this.progress?.({ event: `Pulling from ${what}` });
     this.progress?.({ event: "fetching image content", name });
     this.tracker = new ProgressTracker(name, this.progress);
     this.dist = distributionSource(name);
     this.fc = {
       ns: o.ns,
-      lease: o.lease,
+      lease: this.lease,
       fetcher: resolver.fetcher(name),
       ingest: s.ingest,
       tracker: this.tracker,
@@ -208,25 +223,45 @@ class Pull {
 
   private async handle(desc: Descriptor): Promise<Descriptor[]> {
     this.signal.throwIfAborted();
-    await this.fetch(desc);
+    const parent = isManifestOrIndexType(desc.mediaType);
     let children: Descriptor[] = [];
-    if (isManifestOrIndexType(desc.mediaType)) {
-      const { path } = await this.s.content.blobPath(this.o.ns, desc.digest);
-      children = childrenOf(desc, await Bun.file(path).bytes());
+    // A blob downloaded whole here is committed with its labels (children, distribution
+    // source) in one call, its bytes kept; one that was stored already is read and labelled
+    // afterwards, as containerd does it.
+    const r = await this.fetch(desc, {
+      keep: parent || isConfigType(desc.mediaType),
+      labels: (bytes) => {
+        const labels: Record<string, string> = {};
+        if (parent && bytes) {
+          children = childrenOf(desc, bytes);
+          Object.assign(labels, childrenLabels(children));
+        }
+        if (!parent || bytes) this.sourceLabel(desc, undefined, labels);
+        return labels;
+      },
+    });
+    if (r.bytes && isConfigType(desc.mediaType)) this.configs.set(desc.digest, r.bytes);
+    // Stored already, or resumed (its bytes were not all seen here): read and label it now.
+    if (!r.labels || (parent && !r.bytes)) {
+      if (parent) {
+        const { path } = await this.s.content.blobPath(this.o.ns, desc.digest);
+        children = childrenOf(desc, await Bun.file(path).bytes());
+        if (children.length > 0) await this.setLabels(desc.digest, childrenLabels(children));
+      }
+      await this.appendSource(desc);
     }
-    if (children.length > 0) await this.setLabels(desc.digest, childrenLabels(children));
     children = this.filter(desc, children);
     this.tracker.addChildren(desc, children);
-    await this.appendSource(desc);
     return this.unpackers(desc, children);
   }
 
   /** Stores the blob, with its progress: waiting, downloading…, complete or already exists. */
-  private async fetch(desc: Descriptor): Promise<void> {
+  private async fetch(desc: Descriptor, opts: FetchOptions = {}): Promise<FetchResult> {
     this.tracker.add(desc);
-    const r = await fetchBlob(this.fc, desc);
-    if (r === "exists") this.tracker.exists(desc);
+    const r = await fetchBlobWith(this.fc, desc, opts);
+    if (r.state === "exists") this.tracker.exists(desc);
     else this.tracker.complete(desc);
+    return r;
   }
 
   /** The children to follow (containerd's FilterPlatforms, or FilterManifestByPlatformHandler
@@ -279,16 +314,17 @@ class Pull {
       if (layers.length > 0) {
         const job = unpack(this.s, {
           ns: this.o.ns,
-          lease: this.o.lease,
+          lease: this.lease,
           signal: this.signal,
           platforms: this.unpackPlatforms,
           config: desc,
+          configBytes: this.configs.get(desc.digest),
           layers,
           fetchLayer: (l) =>
             this.limiter.run(async () => {
               this.signal.throwIfAborted();
-              await this.fetch(l);
-              await this.appendSource(l);
+              const r = await this.fetch(l, { labels: () => this.sourceLabel(l, undefined, {}) });
+              if (!r.labels) await this.appendSource(l);
             }),
         }).catch((e) => this.fail(e));
         // Awaited after the walk; until then a failure must not count as unhandled.
@@ -310,14 +346,28 @@ class Pull {
   /** Adds the repository to the blob's distribution source label; skipped (as containerd
    *  does) when the label would grow past what a label may hold. */
   private async appendSource(desc: Descriptor): Promise<void> {
-    const { key, repository } = this.dist;
     const info = await this.s.content.info(this.o.ns, desc.digest);
+    const labels = this.sourceLabel(desc, info.labels[this.dist.key], {});
+    if (Object.keys(labels).length > 0) await this.setLabels(desc.digest, labels);
+  }
+
+  /** Adds the distribution source label, `current` plus this repository, to `labels`; left out
+   *  (with a warning) when it would be longer than a label may be. */
+  private sourceLabel(
+    desc: Descriptor,
+    current: string | undefined,
+    labels: Record<string, string>,
+  ): Record<string, string> {
+    const { key, repository } = this.dist;
+    const value = appendSource(current, repository);
     try {
-      await this.setLabels(desc.digest, { [key]: appendSource(info.labels[key], repository) });
+      validateLabel("info.Labels", key, value);
+      labels[key] = value;
     } catch (e) {
       if (!(e instanceof BunkerError && e.kind === Kind.InvalidArgument)) throw e;
       this.s.log?.warn("skipping distribution source label", { digest: desc.digest, error: e.message });
     }
+    return labels;
   }
 
   /** Creates the image, or updates it when the name exists (containerd's Store). */

@@ -89,10 +89,17 @@ export class MemoryContent implements IngestApi {
     ing.size = 0;
   }
 
-  async commit(id: string, size: number, expected: string, labels?: Labels): Promise<string> {
+  async commit(
+    id: string,
+    size: number,
+    expected: string,
+    labels?: Labels,
+    tail?: Uint8Array,
+  ): Promise<string> {
     const s = this.sessions.get(id)!;
     const ing = this.ingest(id);
     try {
+      if (tail && tail.length > 0) await this.write(id, ing.size, tail);
       const bytes = Buffer.concat(ing.data);
       if (size && bytes.length !== size) throw failedPrecondition(`unexpected commit size ${bytes.length}`);
       const digest = sha256(bytes);

@@ -74,6 +74,8 @@ export interface UnpackJob {
   signal: AbortSignal;
   platforms: UnpackPlatform[];
   config: Descriptor;
+  /** The config's bytes when the caller has them (read from the store otherwise). */
+  configBytes?: Uint8Array;
   layers: Descriptor[];
   /** Stores a layer's blob (download, labels, progress). */
   fetchLayer(desc: Descriptor): Promise<void>;
@@ -125,8 +127,9 @@ const wrap = (what: string, e: unknown) => {
 export async function unpack(d: UnpackDeps, job: UnpackJob): Promise<void> {
   const { ns, config, layers } = job;
   const scope: Scope = job.lease ? { namespace: ns, lease: job.lease } : { namespace: ns };
-  const { path } = await d.content.blobPath(ns, config.digest);
-  const image = parseImageConfig(await Bun.file(path).bytes(), config.digest);
+  const bytes =
+    job.configBytes ?? (await Bun.file((await d.content.blobPath(ns, config.digest)).path).bytes());
+  const image = parseImageConfig(bytes, config.digest);
   if (layers.length !== image.diffIds.length) {
     throw invalidArgument(
       `number of layers and diffIDs don't match: ${layers.length} != ${image.diffIds.length}`,
@@ -155,66 +158,90 @@ export async function unpack(d: UnpackDeps, job: UnpackJob): Promise<void> {
     return fetches[i - from]!;
   };
 
-  for (let i = 0; i < layers.length; i++) {
-    job.signal.throwIfAborted();
-    const layer = layers[i]!;
-    const chainId = chain[i]!;
-    const parent = i > 0 ? chain[i - 1] : undefined;
-    await d.inflight.once(`sn:${sn}/${chainId}`, async () => {
-      if (await exists(d, sn, scope, chainId)) return;
-      const labels: Labels = { ...inherited(layer.annotations), [Label.snapshotRef]: chainId };
-      let key = "";
-      let mounts: Mount[] | undefined;
-      for (let attempt = 1; attempt <= 3 && !mounts; attempt++) {
-        key = `extract-${uniquePart()} ${chainId}`;
-        try {
-          mounts = await d.snapshots.prepare(sn, scope, key, parent, { labels });
-        } catch (e) {
-          if (!isKind(e, Kind.AlreadyExists)) throw wrap(`failed to prepare extraction snapshot "${key}"`, e);
-          if (await exists(d, sn, scope, chainId)) return;
-        }
-      }
-      if (!mounts) throw new BunkerError(Kind.Unknown, "unable to prepare extraction snapshot");
-      const abort = () => d.snapshots.remove(sn, scope, key).catch(() => {});
-      let diffId: string;
-      try {
-        await fetched(i);
-        job.signal.throwIfAborted();
-        const blob = await d.content.blobPath(ns, layer.digest);
-        const applied = await d.differ
-          .apply(layer, mounts, { blobPath: blob.path, tmpMountsDir: d.tmpMountsDir })
-          .catch((e) => {
-            throw wrap(`failed to extract layer ${image.diffIds[i]}`, e);
-          });
-        job.signal.throwIfAborted();
-        diffId = applied.digest;
-        if (diffId !== image.diffIds[i]) {
-          throw new BunkerError(
-            Kind.Unknown,
-            `wrong diff id calculated on extraction "${image.diffIds[i]}": got ${diffId} for layer ${layer.digest}`,
-          );
-        }
-      } catch (e) {
-        await abort();
-        throw e;
-      }
-      try {
-        await d.snapshots.commit(sn, scope, chainId, key, { labels });
-      } catch (e) {
-        await abort();
-        // Committed meanwhile by someone else: theirs is as good as ours.
-        if (isKind(e, Kind.AlreadyExists)) return;
-        throw wrap(`failed to commit snapshot ${key}`, e);
-      }
-      await d.content.update(ns, { digest: layer.digest, labels: { [Label.uncompressed]: diffId } }, [
-        `labels.${Label.uncompressed}`,
-      ]);
-    });
+  // Label updates run beside the next steps (they touch only content records, and state facts
+  // that hold whatever happens next) and are all awaited before the unpack answers.
+  const labelled: Promise<unknown>[] = [];
+  const label = (digest: string, key: string, value: string) => {
+    const p = d.content.update(ns, { digest, labels: { [key]: value } }, [`labels.${key}`]);
+    p.catch(() => {});
+    labelled.push(p);
+  };
+  try {
+    await unpackLayers();
+    const top = chain.at(-1);
+    if (top) label(config.digest, `${Label.gcSnapshot}${sn}`, top);
+  } catch (e) {
+    await Promise.allSettled(labelled);
+    throw e;
   }
-  const top = chain.at(-1);
-  if (top) {
-    const key = `${Label.gcSnapshot}${sn}`;
-    await d.content.update(ns, { digest: config.digest, labels: { [key]: top } }, [`labels.${key}`]);
+  await Promise.all(labelled);
+
+  async function unpackLayers(): Promise<void> {
+    // Set once this unpack commits a layer: the next chain IDs, whose parent did not exist,
+    // cannot exist either (unless made meanwhile, which a commit finds: AlreadyExists), so
+    // they are not looked up — one call less per layer.
+    let made = false;
+    for (let i = 0; i < layers.length; i++) {
+      job.signal.throwIfAborted();
+      const layer = layers[i]!;
+      const chainId = chain[i]!;
+      const parent = i > 0 ? chain[i - 1] : undefined;
+      const lock = `sn:${sn}/${chainId}`;
+      // Another pull in this worker unpacking the same chain ID: look again once it is done.
+      const look = !made || d.inflight.has(lock);
+      await d.inflight.once(lock, async () => {
+        if (look && (await exists(d, sn, scope, chainId))) return;
+        // The download overlaps the snapshot's preparation.
+        fetched(i);
+        const labels: Labels = { ...inherited(layer.annotations), [Label.snapshotRef]: chainId };
+        let key = "";
+        let mounts: Mount[] | undefined;
+        for (let attempt = 1; attempt <= 3 && !mounts; attempt++) {
+          key = `extract-${uniquePart()} ${chainId}`;
+          try {
+            mounts = await d.snapshots.prepare(sn, scope, key, parent, { labels });
+          } catch (e) {
+            if (!isKind(e, Kind.AlreadyExists))
+              throw wrap(`failed to prepare extraction snapshot "${key}"`, e);
+            if (await exists(d, sn, scope, chainId)) return;
+          }
+        }
+        if (!mounts) throw new BunkerError(Kind.Unknown, "unable to prepare extraction snapshot");
+        const abort = () => d.snapshots.remove(sn, scope, key).catch(() => {});
+        let diffId: string;
+        try {
+          await fetched(i);
+          job.signal.throwIfAborted();
+          const blob = await d.content.blobPath(ns, layer.digest);
+          const applied = await d.differ
+            .apply(layer, mounts, { blobPath: blob.path, tmpMountsDir: d.tmpMountsDir })
+            .catch((e) => {
+              throw wrap(`failed to extract layer ${image.diffIds[i]}`, e);
+            });
+          job.signal.throwIfAborted();
+          diffId = applied.digest;
+          if (diffId !== image.diffIds[i]) {
+            throw new BunkerError(
+              Kind.Unknown,
+              `wrong diff id calculated on extraction "${image.diffIds[i]}": got ${diffId} for layer ${layer.digest}`,
+            );
+          }
+          label(layer.digest, Label.uncompressed, diffId);
+        } catch (e) {
+          await abort();
+          throw e;
+        }
+        try {
+          await d.snapshots.commit(sn, scope, chainId, key, { labels });
+        } catch (e) {
+          await abort();
+          // Committed meanwhile by someone else: theirs is as good as ours.
+          if (isKind(e, Kind.AlreadyExists)) return;
+          throw wrap(`failed to commit snapshot ${key}`, e);
+        }
+        made = true;
+      });
+    }
   }
 }
 

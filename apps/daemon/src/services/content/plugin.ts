@@ -27,9 +27,13 @@ export const contentService = definePlugin({
   worker: CONTENT_WORKER,
   async init(ctx) {
     const { NamespacedContent } = await import("./store.ts");
+    const { metadataPath, openRecordsReader, withLocalReads } = await import("./records-reader.ts");
     const local = await ctx.get<LocalStore>(PluginType.Content, "content");
     const records = await ctx.get<ContentRecords>(PluginType.Internal, "content-records");
-    return new NamespacedContent(local, records);
+    // Reads on a connection of this worker's own: no round trip to the metadata worker.
+    const reader = openRecordsReader(metadataPath(ctx.root));
+    if (!reader) ctx.log.debug("content records read through the metadata worker");
+    return new NamespacedContent(local, reader ? withLocalReads(records, reader.records) : records);
   },
 });
 

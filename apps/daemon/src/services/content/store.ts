@@ -18,7 +18,7 @@ import {
 import type { ContentInfo, ContentRecords, IngestRecord } from "../../plugins/metadata/content-records.ts";
 import type { LocalStore, Status, Writer } from "../../plugins/content/index.ts";
 
-type Records = Pick<
+export type Records = Pick<
   ContentRecords,
   | "info"
   | "list"

@@ -100,7 +100,10 @@ export class ImagesLocal {
     init: MessageInitShape<Desc>,
   ): Promise<void> {
     const bytes = toBinary(schema, createMessage(schema, init));
-    await this.publish(topic, namespace, { typeName: schema.typeName, bytes });
+    // Sent, not awaited: the event travels to the exchange on the same port as (and so ahead
+    // of) this call's answer, and waiting for its acknowledgement cost the caller a round trip
+    // through the main thread. The change is committed whatever becomes of the event.
+    Promise.resolve(this.publish(topic, namespace, { typeName: schema.typeName, bytes })).catch(() => {});
   }
 }
 

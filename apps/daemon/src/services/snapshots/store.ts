@@ -321,10 +321,12 @@ export class NamespacedSnapshotter {
     event: MessageInitShape<D>,
   ): Promise<void> {
     if (!this.events) return;
-    await this.events.publish(namespace, topic, {
-      typeUrl: schema.typeName,
-      value: toBinary(schema, create(schema, event)),
-    });
+    // Sent, not awaited: the event travels to the exchange on the same port as (and so ahead
+    // of) this call's answer, and waiting for its acknowledgement cost every Prepare and Commit
+    // a round trip through the main thread. The change is committed whatever becomes of it.
+    this.events
+      .publish(namespace, topic, { typeUrl: schema.typeName, value: toBinary(schema, create(schema, event)) })
+      .catch((e) => this.log?.warn("failed to publish event", { topic, error: toBunkerError(e).message }));
   }
 }
 
