@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   content: () => import("./content.bench.ts"),
   pull: () => import("./pull.bench.ts"),
   runtime: () => import("./runtime.bench.ts"),
+  cli: () => import("./cli.bench.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {

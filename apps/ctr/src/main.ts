@@ -44,6 +44,49 @@ async function resolve(cmd: CommandDef, words: string[]): Promise<[CommandDef, C
   return [cur, parent];
 }
 
+/** Commands that parse their own flags strictly (their trailing words are a process's). */
+const OWN_PARSER = new Set(["run", "containers create", "tasks exec"]);
+
+type ArgDef = { type?: string; alias?: string | string[] };
+
+/** Refuses a flag the command does not define, in Go ctr's words, instead of letting citty
+ *  drop it: an option bctr lacks must not be silently ignored. Walks the command path, checking
+ *  each level's flags; a string flag's value is skipped; "--" ends the check. */
+async function checkFlags(words: string[]): Promise<void> {
+  let cur: CommandDef = root;
+  const path: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === "--") return;
+    if (w.startsWith("-") && w !== "-") {
+      const body = w.replace(/^--?/, "");
+      const eq = body.indexOf("=");
+      const name = eq >= 0 ? body.slice(0, eq) : body;
+      const defs = (typeof cur.args === "function" ? await cur.args() : await cur.args) as
+        | Record<string, ArgDef>
+        | undefined;
+      const entries = Object.entries(defs ?? {});
+      const find = (n: string) =>
+        entries.find(([k, d]) => k === n || (Array.isArray(d.alias) ? d.alias.includes(n) : d.alias === n));
+      let found = find(name);
+      if (!found && name.startsWith("no-")) {
+        const negated = find(name.slice(3));
+        if (negated?.[1].type === "boolean") found = negated;
+      }
+      if (!found) throw new UsageError(`flag provided but not defined: -${name}`);
+      if (found[1].type === "string" && eq < 0) i++;
+      continue;
+    }
+    const subs = typeof cur.subCommands === "function" ? await cur.subCommands() : await cur.subCommands;
+    const next = subs?.[w];
+    if (!next) continue; // a positional: flags may still follow (citty reads them)
+    cur = typeof next === "function" ? await next() : await next;
+    const meta = typeof cur.meta === "function" ? await cur.meta() : await cur.meta;
+    path.push(meta?.name ?? w);
+    if (OWN_PARSER.has(path.join(" "))) return;
+  }
+}
+
 async function usage(argv: string[], to: "out" | "err" = "out") {
   const [cmd, parent] = await resolve(root, argv);
   const text = `${await renderUsage(cmd, parent)}\n`;
@@ -68,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
         process.exit(1);
       }, globals.timeoutMs).unref();
     }
+    await checkFlags(rest);
     await runCommand(root, { rawArgs: rest });
     return 0;
   } catch (e) {

@@ -45,6 +45,9 @@ export type HostsOptions = {
   hostsDir?: string | string[];
   /** Default scheme `http` (ctr's `--plain-http`): applies where no server is configured. */
   plainHttp?: boolean;
+  /** TLS files for every host that names none of its own (ctr's `--tlscacert`, `--tlscert`,
+   *  `--tlskey`: containerd's HostOptions.DefaultTLS). */
+  defaultTls?: { ca?: string[]; client?: [cert: string, key: string][] };
 };
 
 /** `host:port` → `host_port_`, the directory name containerd also accepts for ported hosts. */
@@ -124,8 +127,10 @@ export function configureHosts(namespace: string, options: HostsOptions = {}): R
       capabilities: h.capabilities ?? [...ALL_CAPABILITIES],
     };
     if (h.skipVerify !== undefined) out.skipVerify = h.skipVerify;
-    if (h.ca) out.ca = h.ca;
-    if (h.client) out.client = h.client;
+    const ca = h.ca ?? options.defaultTls?.ca;
+    const client = h.client ?? options.defaultTls?.client;
+    if (ca?.length) out.ca = ca;
+    if (client?.length) out.client = client;
     if (h.header) out.header = h.header;
     return out;
   });

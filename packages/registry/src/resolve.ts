@@ -68,6 +68,12 @@ export async function resolve(
       });
       await head.body?.cancel().catch(() => {});
       if (head.status === 404) continue;
+      // As containerd: a 4xx/5xx is remembered and the next path or host tried (a registry may
+      // answer 500 to manifests/<digest> of a plain blob, which blobs/<digest> then serves).
+      if (head.status > 399) {
+        lastErr ??= await statusError(name, "HEAD", url, head);
+        continue;
+      }
       if (head.status > 299) throw await statusError(name, "HEAD", url, head);
       let mediaType = manifestMediaType(head.headers.get("content-type"));
       const length = head.headers.get("content-length");

@@ -5,7 +5,7 @@
 
 import type { CredentialsFn } from "./auth/authorizer.ts";
 import { type Fetcher, createFetcher } from "./fetch.ts";
-import { configureHosts, type RegistryHost } from "./hosts.ts";
+import { configureHosts, type HostsOptions, type RegistryHost } from "./hosts.ts";
 import { Session } from "./http/session.ts";
 import { createPusher, type Pusher } from "./push.ts";
 import { parseRemoteName, type Remote, requireRepository } from "./remote.ts";
@@ -21,6 +21,9 @@ export type ResolverOptions = {
   plainHttp?: boolean;
   /** Skip TLS verification where a host does not say (ctr's `--skip-verify`). */
   skipVerify?: boolean;
+  /** CA and client certificate files for hosts that configure none (ctr's `--tlscacert`,
+   *  `--tlscert`, `--tlskey`). */
+  defaultTls?: HostsOptions["defaultTls"];
   /** Headers for every request (ctr's `--header`); an `Accept` here replaces the resolve list. */
   headers?: Record<string, string | string[]>;
   /** Retries for transient failures (5xx, network, broken streams); default 3. */
@@ -65,7 +68,11 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
   const hosts = (namespace: string) => {
     let h = hostCache.get(namespace);
     if (!h) {
-      h = configureHosts(namespace, { hostsDir: options.hostsDir, plainHttp: options.plainHttp });
+      h = configureHosts(namespace, {
+        hostsDir: options.hostsDir,
+        plainHttp: options.plainHttp,
+        defaultTls: options.defaultTls,
+      });
       hostCache.set(namespace, h);
     }
     return h;

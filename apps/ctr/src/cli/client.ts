@@ -7,9 +7,9 @@
  *    await images.list({ filters });
  *    await d.withLease(async (leased) => { … leased.client(Content) … });  // like Go's WithLease */
 import type { DescService } from "@bufbuild/protobuf";
-import { createDaemonTransport } from "@bunkerd/client";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { globals } from "./context.ts";
+import { fastTransport } from "./fast-transport.ts";
 
 export interface Daemon {
   readonly address: string;
@@ -36,12 +36,16 @@ const leaseInterceptor =
 export function daemon(o: { namespace?: string; lease?: string; address?: string } = {}): Daemon {
   const address = o.address ?? globals.address;
   const namespace = o.namespace ?? globals.namespace;
-  const transport = createDaemonTransport(address, {
-    namespace,
-    connectTimeoutMs: globals.connectTimeoutMs || undefined,
-    timeoutMs: globals.timeoutMs || undefined,
-    interceptors: o.lease ? [leaseInterceptor(o.lease)] : [],
-  });
+  const transport = fastTransport(
+    { address, namespace, lease: o.lease, timeoutMs: globals.timeoutMs || undefined },
+    async () =>
+      (await import("@bunkerd/client")).createDaemonTransport(address, {
+        namespace,
+        connectTimeoutMs: globals.connectTimeoutMs || undefined,
+        timeoutMs: globals.timeoutMs || undefined,
+        interceptors: o.lease ? [leaseInterceptor(o.lease)] : [],
+      }),
+  );
   const clients = new Map<DescService, unknown>();
   const self: Daemon = {
     address,

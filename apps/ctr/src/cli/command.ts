@@ -36,3 +36,17 @@ export const namesOf = (registry: Registry) => Object.keys(registry).map((k) => 
 export function group(name: string, description: string, registry: Registry, args: ArgsDef = {}): AnyCommand {
   return { meta: { name, description }, args, subCommands: expand(registry) };
 }
+
+/** A Go ctr command bctr does not have: listed in help, and failing with `reason` (never
+ *  silently doing nothing), whatever the arguments. */
+export function notImplemented(name: string, description: string, reason: string): Loader {
+  return async () => ({
+    default: {
+      meta: { name, description: `${description} (not implemented in bctr)` },
+      run: async () => {
+        const { CommandError } = await import("./errors.ts");
+        throw new CommandError(`${name}: not implemented in bctr: ${reason}`);
+      },
+    },
+  });
+}

@@ -37,8 +37,28 @@ export async function readBlob(d: Daemon, digest: string): Promise<Uint8Array> {
   return out;
 }
 
+/** Small blobs read as JSON (manifests, indexes, configs), kept per connection for the process's
+ *  life: blobs are content-addressed, and images that share a manifest (tags of one image) would
+ *  otherwise read it once each (`images ls`). */
+const jsonBlobs = new WeakMap<Daemon, Map<string, Promise<Uint8Array>>>();
+
+export function readSmallBlob(d: Daemon, digest: string): Promise<Uint8Array> {
+  let cache = jsonBlobs.get(d);
+  if (!cache) {
+    cache = new Map();
+    jsonBlobs.set(d, cache);
+  }
+  let blob = cache.get(digest);
+  if (!blob) {
+    blob = readBlob(d, digest);
+    cache.set(digest, blob);
+    blob.catch(() => cache.delete(digest));
+  }
+  return blob;
+}
+
 export async function readJSON<T>(d: Daemon, digest: string): Promise<T> {
-  return JSON.parse(new TextDecoder().decode(await readBlob(d, digest))) as T;
+  return JSON.parse(new TextDecoder().decode(await readSmallBlob(d, digest))) as T;
 }
 
 /** Whether the store has the blob (in this namespace). */
@@ -109,7 +129,7 @@ export async function writeContent(
     const bytes =
       source instanceof Uint8Array
         ? [source.subarray(Math.min(written, source.length))]
-        : skip(source, written);
+        : skip(hashed(source), written);
     for await (const data of rechunk(bytes as AsyncIterable<Uint8Array>)) {
       yield { action: WriteAction.WRITE, ref, offset: BigInt(written), data, total, expected };
       written += data.length;
@@ -124,6 +144,15 @@ export async function writeContent(
       labels: o.labels ?? {},
     };
   }
+  // Our own digest of what was sent: the daemon names none when the blob already exists.
+  const hasher = new Bun.CryptoHasher("sha256");
+  if (source instanceof Uint8Array) hasher.update(source);
+  async function* hashed(src: AsyncIterable<Uint8Array>) {
+    for await (const c of src) {
+      hasher.update(c);
+      yield c;
+    }
+  }
   let digest = expected;
   try {
     let first = true;
@@ -137,8 +166,9 @@ export async function writeContent(
   } catch (e) {
     started(0);
     if (!isAlreadyExists(e)) throw e;
+    digest ||= `sha256:${hasher.digest("hex")}`;
     // Already stored: make sure the labels asked for are on it.
-    if (o.labels && Object.keys(o.labels).length && expected) await setLabels(d, expected, o.labels);
+    if (o.labels && Object.keys(o.labels).length) await setLabels(d, digest, o.labels);
   }
   return digest;
 }

@@ -8,7 +8,7 @@ import type { Daemon } from "../cli/client.ts";
 import { isAlreadyExists, isUnimplemented } from "../cli/errors.ts";
 import { fetchImage } from "./fetch-local.ts";
 import { ProgressView } from "./progress.ts";
-import { credentialsOf, type RegistryFlags, resolverFor } from "./registry.ts";
+import { credentialsOf, hostsDirOf, type RegistryFlags, resolverFor, usesClientTls } from "./registry.ts";
 import { transferPull } from "./transfer.ts";
 import { unpackImage } from "./unpack.ts";
 import { imageChainId, manifestFor, readConfig, toDescriptor } from "./walk.ts";
@@ -75,20 +75,30 @@ export async function pull(d: Daemon, o: PullOptions): Promise<Pulled> {
   const view = new ProgressView(process.stdout);
   let ok = false;
   try {
-    if (!o.local && !o.allPlatforms && !o.metadataOnly) {
+    if (!o.local && !o.metadataOnly && !usesClientTls(o)) {
       try {
         await transferPull(d, o.ref, {
           name: o.ref,
-          platforms: platformList(o),
-          unpack: o.unpack,
+          // --all-platforms: every platform's content and no unpack in the daemon (its unpacker
+          // refuses platforms it was not given, as containerd 1.7's; ctr 1.7 sends none either);
+          // the host's is unpacked below, as the client-side pull does.
+          platforms: o.allPlatforms ? [] : platformList(o),
+          allPlatforms: o.allPlatforms,
+          unpack: o.allPlatforms ? undefined : o.unpack,
           labels: o.labels,
           plainHttp: o["plain-http"],
-          hostsDir: o["hosts-dir"],
-          credentials: await credentialsOf(o.user),
+          hostsDir: hostsDirOf(o),
+          credentials: await credentialsOf(o.user, o.refresh),
           allMetadata: o.allMetadata,
           onProgress: (p) => viewTransfer(view, p),
           signal: abort.signal,
         });
+        if (o.allPlatforms && o.unpack) {
+          const { image } = await d.client(Images).get({ name: o.ref });
+          await d.withLease((leased) =>
+            unpackPlatforms(leased, o, toDescriptor(image!.target!), view, abort.signal),
+          );
+        }
         ok = true;
         view.finish(true);
         if (o.printChainId && o.unpack) await printChainId(d, o);
@@ -127,20 +137,7 @@ export async function pull(d: Daemon, o: PullOptions): Promise<Pulled> {
           updateMask: { paths: ["target", ...Object.keys(o.labels).map((k) => `labels.${k}`)] },
         });
       }
-      if (o.unpack) {
-        const targets = o.allPlatforms ? [platforms.defaultSpec()] : platformList(o);
-        for (const p of targets) {
-          const { manifest } = await manifestFor(leased, toDescriptor(image.target), platforms.only(p));
-          const config = await readConfig(leased, manifest.config);
-          await unpackImage(leased, manifest, config, {
-            snapshotter: o.unpack,
-            signal: abort.signal,
-            onLayer: (l, s) =>
-              view.update(`layer-${l.digest}`, s === "exists" ? "exists" : s, l.size, l.size),
-          });
-          view.note(`unpacked ${platforms.format(p)} ${manifest.config.digest}`);
-        }
-      }
+      if (o.unpack) await unpackPlatforms(leased, o, toDescriptor(image.target), view, abort.signal);
     });
     ok = true;
     view.finish(true);
@@ -151,6 +148,27 @@ export async function pull(d: Daemon, o: PullOptions): Promise<Pulled> {
     throw e;
   } finally {
     if (!ok) view.finish(false);
+  }
+}
+
+/** Client-side unpack of the pulled image: the platforms asked for, the host's with --all-platforms. */
+async function unpackPlatforms(
+  leased: Daemon,
+  o: PullOptions,
+  target: ReturnType<typeof toDescriptor>,
+  view: ProgressView,
+  signal: AbortSignal,
+) {
+  const targets = o.allPlatforms ? [platforms.defaultSpec()] : platformList(o);
+  for (const p of targets) {
+    const { manifest } = await manifestFor(leased, target, platforms.only(p));
+    const config = await readConfig(leased, manifest.config);
+    await unpackImage(leased, manifest, config, {
+      snapshotter: o.unpack!,
+      signal,
+      onLayer: (l, s) => view.update(`layer-${l.digest}`, s === "exists" ? "exists" : s, l.size, l.size),
+    });
+    view.note(`unpacked ${platforms.format(p)} ${manifest.config.digest}`);
   }
 }
 

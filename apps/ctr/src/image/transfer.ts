@@ -81,6 +81,8 @@ export interface TransferPullOptions {
   hostsDir?: string;
   credentials?: Credentials;
   allMetadata?: boolean;
+  /** Every platform's content (ImageStore platforms empty); `platforms` are then what to unpack. */
+  allPlatforms?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -167,7 +169,7 @@ export async function transferPull(d: Daemon, ref: string, o: TransferPullOption
   const destination = pack(ImageStoreSchema, {
     name: o.name,
     labels: o.labels ?? {},
-    platforms: o.platforms.map(toMessage),
+    platforms: o.allPlatforms ? [] : o.platforms.map(toMessage),
     allMetadata: !!o.allMetadata,
     unpacks: o.unpack ? o.platforms.map((p) => ({ platform: toMessage(p), snapshotter: o.unpack! })) : [],
   });

@@ -13,7 +13,7 @@ import {
 } from "@bunkerd/registry";
 import type { Daemon } from "../cli/client.ts";
 import { isNotFound } from "../cli/errors.ts";
-import { hasContent, readBlob } from "./content.ts";
+import { hasContent, readSmallBlob } from "./content.ts";
 
 export interface ImageConfig {
   architecture?: string;
@@ -34,11 +34,11 @@ export const toDescriptor = (t: {
 });
 
 async function readManifest(d: Daemon, desc: Descriptor): Promise<ImageManifest | ImageIndex> {
-  return parseManifest(await readBlob(d, desc.digest), desc.mediaType);
+  return parseManifest(await readSmallBlob(d, desc.digest), desc.mediaType);
 }
 
 export async function readConfig(d: Daemon, desc: Descriptor): Promise<ImageConfig> {
-  return JSON.parse(new TextDecoder().decode(await readBlob(d, desc.digest))) as ImageConfig;
+  return JSON.parse(new TextDecoder().decode(await readSmallBlob(d, desc.digest))) as ImageConfig;
 }
 
 const platformOf = (c: ImageConfig): Platform => ({

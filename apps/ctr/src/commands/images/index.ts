@@ -12,5 +12,6 @@ export default group("images", "manage images", {
   "delete,del,remove,rm": () => import("./rm.ts"),
   tag: () => import("./tag.ts"),
   label: () => import("./label.ts"),
+  convert: () => import("./convert.ts"),
   usage: () => import("./usage.ts"),
 });

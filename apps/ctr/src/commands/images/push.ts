@@ -10,7 +10,7 @@ import { need, registryArgs } from "../../cli/flags.ts";
 import { ProgressView } from "../../image/progress.ts";
 import { viewTransfer } from "../../image/pull.ts";
 import { pushImage } from "../../image/push.ts";
-import { credentialsOf } from "../../image/registry.ts";
+import { credentialsOf, hostsDirOf, usesClientTls } from "../../image/registry.ts";
 import { transferPush } from "../../image/transfer.ts";
 import { toDescriptor } from "../../image/walk.ts";
 
@@ -54,12 +54,12 @@ export default defineCommand({
     const view = new ProgressView(process.stdout);
     let ok = false;
     try {
-      if (!args.local && !args.manifest) {
+      if (!args.local && !args.manifest && !usesClientTls(args)) {
         try {
           await transferPush(d, local, remote, {
             plainHttp: args["plain-http"],
-            hostsDir: args["hosts-dir"],
-            credentials: await credentialsOf(args.user),
+            hostsDir: hostsDirOf(args),
+            credentials: await credentialsOf(args.user, args.refresh),
             platforms: args.platform ? [platforms.parse(args.platform)] : [],
             onProgress: (p) => viewTransfer(view, p),
             signal: abort.signal,

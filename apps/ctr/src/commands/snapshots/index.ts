@@ -21,6 +21,7 @@ export default defineCommand({
     "delete,del,remove,rm": () => import("./rm.ts"),
     label: () => import("./label.ts"),
     tree: () => import("./tree.ts"),
+    unpack: () => import("./unpack.ts"),
     usage: () => import("./usage.ts"),
     view: () => import("./view.ts"),
   }),

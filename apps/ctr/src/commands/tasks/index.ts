@@ -2,6 +2,7 @@ import { group } from "../../cli/command.ts";
 
 export default group("tasks", "manage tasks", {
   attach: () => import("./attach.ts"),
+  checkpoint: () => import("./checkpoint.ts"),
   "delete,del,remove,rm": () => import("./delete.ts"),
   exec: () => import("./exec.ts"),
   "list,ls": () => import("./list.ts"),
