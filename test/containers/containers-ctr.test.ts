@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createDaemonTransport } from "@bunkerd/client";
 import { Containers } from "@bunkerd/proto/containerd/services/containers/v1/containers_pb.ts";
 import { createClient } from "@connectrpc/connect";
-import { BUSYBOX_REF, importBusybox } from "../harness/busybox.ts";
-import { type DaemonHandle, hasBinary, isRoot, type RunResult, startDaemon } from "../harness/daemon.ts";
+import { BUSYBOX_REF, importBusybox, startWithBusybox } from "../harness/busybox.ts";
+import { type DaemonHandle, hasBinary, isRoot, type RunResult } from "../harness/daemon.ts";
 
 const ready = isRoot && hasBinary("ctr") && hasBinary("containerd");
 
@@ -18,8 +18,7 @@ describe.skipIf(!ready)("containers with the Go ctr, bunkerd beside containerd",
   let bk: DaemonHandle;
   let cd: DaemonHandle;
   beforeAll(async () => {
-    [bk, cd] = await Promise.all([startDaemon("bunkerd"), startDaemon("containerd")]);
-    await Promise.all([importBusybox(bk), importBusybox(cd)]);
+    [bk, cd] = await Promise.all([startWithBusybox("bunkerd"), startWithBusybox("containerd")]);
   }, 120_000);
   afterAll(async () => {
     await Promise.all([bk?.stop(), cd?.stop()]);

@@ -4,17 +4,11 @@
  *  only; imported into a daemon with `ctr images import` (OCI layout tar). */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
-import type { DaemonHandle } from "./daemon.ts";
-import { ociLayoutTar, sha256, type Blob, type TestImage } from "./images.ts";
+import { type DaemonHandle, type StartOptions, startDaemon } from "./daemon.ts";
+import { imageOf, ociLayoutTar, type TestImage, tarTree } from "./images.ts";
 
 export const BUSYBOX = "/bin/busybox";
 export const BUSYBOX_REF = "docker.io/library/busybox:test";
-
-const blob = (mediaType: string, data: Uint8Array | string): Blob => {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return { mediaType, digest: sha256(bytes), size: bytes.length, data: bytes };
-};
 
 export interface BusyboxOptions {
   cmd?: string[];
@@ -52,12 +46,7 @@ function busyboxLayerTar(files: Record<string, string>): Uint8Array {
       mkdirSync(join(dir, path, ".."), { recursive: true });
       writeFileSync(join(dir, path), body);
     }
-    const r = Bun.spawnSync(
-      ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", dir, "-cf", "-", "."],
-      { stdout: "pipe", stderr: "pipe" },
-    );
-    if (r.exitCode !== 0) throw new Error(`tar failed: ${r.stderr}`);
-    const tar = new Uint8Array(r.stdout);
+    const tar = tarTree(dir);
     if (!Object.keys(files).length) cachedTar = tar;
     return tar;
   } finally {
@@ -68,33 +57,17 @@ function busyboxLayerTar(files: Record<string, string>): Uint8Array {
 /** Builds the busybox image in memory. */
 export function busyboxImage(opts: BusyboxOptions = {}): TestImage {
   const tar = busyboxLayerTar(opts.files ?? {});
-  const diffIds = [sha256(tar)];
-  const layer = blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(tar, { level: 1 }));
-  const config = blob(
-    "application/vnd.oci.image.config.v1+json",
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: {
-        Env: opts.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        Cmd: opts.cmd ?? ["sh"],
-        ...(opts.entrypoint ? { Entrypoint: opts.entrypoint } : {}),
-        ...(opts.workingDir ? { WorkingDir: opts.workingDir } : {}),
-        ...(opts.user ? { User: opts.user } : {}),
-      },
-      rootfs: { type: "layers", diff_ids: diffIds },
-    }),
-  );
-  const manifest = blob(
-    "application/vnd.oci.image.manifest.v1+json",
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
-    }),
-  );
-  return { config, layers: [layer], manifest, diffIds, blobs: [config, layer, manifest] };
+  return imageOf([tar], {
+    architecture: "amd64",
+    os: "linux",
+    config: {
+      Env: opts.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      Cmd: opts.cmd ?? ["sh"],
+      ...(opts.entrypoint ? { Entrypoint: opts.entrypoint } : {}),
+      ...(opts.workingDir ? { WorkingDir: opts.workingDir } : {}),
+      ...(opts.user ? { User: opts.user } : {}),
+    },
+  });
 }
 
 /** Imports a busybox image named `ref` into the daemon with the Go ctr (client-side import,
@@ -113,4 +86,20 @@ export async function importBusybox(
   rmSync(path, { force: true });
   if (r.code !== 0) throw new Error(`ctr images import failed (${r.code}): ${r.stderr}${r.stdout}`);
   return img;
+}
+
+/** A daemon with busybox imported, as most runtime suites begin; the daemon is stopped (and its
+ *  dir removed) when the import fails, so a failed preamble leaves nothing behind. */
+export async function startWithBusybox(
+  kind: "bunkerd" | "containerd",
+  opts: StartOptions = {},
+): Promise<DaemonHandle> {
+  const d = await startDaemon(kind, opts);
+  try {
+    await importBusybox(d);
+  } catch (e) {
+    await d.stop();
+    throw e;
+  }
+  return d;
 }

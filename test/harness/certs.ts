@@ -1,7 +1,9 @@
-/** Certificates for TLS tests, made with openssl: a CA, a server certificate for 127.0.0.1,
- *  a client certificate from that CA, and one from an unrelated CA. */
+/** Certificates for TLS tests, made with openssl (the registry package's test helpers): a CA, a
+ *  server certificate for 127.0.0.1, a client certificate from that CA, and one from an unrelated
+ *  CA. */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { selfSigned, signedBy } from "../../packages/registry/src/testutil/certs.ts";
 
 export interface TestCerts {
   dir: string;
@@ -18,72 +20,12 @@ export interface TestCerts {
   cleanup(): void;
 }
 
-function openssl(args: string[], cwd: string) {
-  const r = Bun.spawnSync(["openssl", ...args], { cwd, stderr: "pipe", stdout: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
-}
-
 export function makeCerts(): TestCerts {
   const dir = mkdtempSync("/tmp/certs-");
-  const ca = (name: string) =>
-    openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        `/CN=${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  const leaf = (name: string, signer: string, ext: string) => {
-    openssl(
-      [
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        `/CN=${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-      ],
-      dir,
-    );
-    Bun.write(join(dir, `${name}.ext`), ext);
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        `${signer}.crt`,
-        "-CAkey",
-        `${signer}.key`,
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  };
-  ca("test-ca");
-  ca("rogue-ca");
+  // RSA throughout, as these certificates have always been; a second CA signs the rogue client.
+  selfSigned(dir, "test-ca", "/CN=test-ca", { key: "rsa" });
+  selfSigned(dir, "rogue-ca", "/CN=rogue-ca", { key: "rsa" });
+  const leaf = (name: string, ca: string, ext: string) => signedBy(dir, name, ca, `/CN=${name}`, ext, "rsa");
   leaf("server", "test-ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   leaf("client", "test-ca", "extendedKeyUsage=clientAuth\n");
   leaf("rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");

@@ -10,6 +10,9 @@ export const REPO = resolve(import.meta.dir, "../..");
 export const BUNKERD = join(REPO, "bin/bunkerd");
 export const isRoot = process.getuid?.() === 0;
 export const hasBinary = (name: string) => Bun.which(name) !== null;
+/** What the suites that run real tasks need: root, the Go ctr, runc and containerd's runc shim. */
+export const canRunTasks =
+  isRoot && hasBinary("ctr") && hasBinary("runc") && hasBinary("containerd-shim-runc-v2");
 
 export interface DaemonHandle {
   kind: "bunkerd" | "containerd";

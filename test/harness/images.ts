@@ -24,10 +24,34 @@ export interface TestImage {
   blobs: Blob[];
 }
 
-const blob = (mediaType: string, data: Uint8Array | string): Blob => {
+/** A blob of `data` (a string is taken as UTF-8) with its digest and size. */
+export const blob = (mediaType: string, data: Uint8Array | string): Blob => {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   return { mediaType, digest: sha256(bytes), size: bytes.length, data: bytes };
 };
+
+/** Packs the tree at `dir` with GNU tar: sorted names, root's owner, mtime 0, so the same files
+ *  always give the same bytes (and the same layer digests). */
+export function tarTree(dir: string): Uint8Array {
+  const r = Bun.spawnSync(
+    [
+      "tar",
+      "--sort=name",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "--mtime=@0",
+      "-C",
+      dir,
+      "-cf",
+      "-",
+      ".",
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  if (r.exitCode !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  return new Uint8Array(r.stdout);
+}
 
 /** Packs `files` (path → contents) into a tar with GNU tar, deterministic owner and times. */
 export function tarOf(files: Record<string, string>): Uint8Array {
@@ -37,57 +61,44 @@ export function tarOf(files: Record<string, string>): Uint8Array {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       writeFileSync(join(dir, path), body);
     }
-    const r = Bun.spawnSync(
-      [
-        "tar",
-        "--sort=name",
-        "--owner=0",
-        "--group=0",
-        "--numeric-owner",
-        "--mtime=@0",
-        "-C",
-        dir,
-        "-cf",
-        "-",
-        ".",
-      ],
-      { stdout: "pipe" },
-    );
-    if (r.exitCode !== 0) throw new Error(`tar failed: ${r.stderr}`);
-    return new Uint8Array(r.stdout);
+    return tarTree(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export function buildImage(
-  layers: Record<string, string>[],
-  opts: { arch?: string; cmd?: string[] } = {},
-): TestImage {
-  const tars = layers.map(tarOf);
+/** An OCI image of the layer tars (gzipped) and `config`, an image config without its rootfs,
+ *  which is filled in from the tars. */
+export function imageOf(tars: Uint8Array[], config: object): TestImage {
   const diffIds = tars.map((t) => sha256(t));
-  const layerBlobs = tars.map((t) =>
+  const layers = tars.map((t) =>
     blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(t, { level: 1 })),
   );
-  const config = blob(
+  const configBlob = blob(
     "application/vnd.oci.image.config.v1+json",
-    JSON.stringify({
-      architecture: opts.arch ?? "amd64",
-      os: "linux",
-      config: { Cmd: opts.cmd ?? ["/bin/sh"], Env: ["PATH=/usr/bin:/bin"] },
-      rootfs: { type: "layers", diff_ids: diffIds },
-    }),
+    JSON.stringify({ ...config, rootfs: { type: "layers", diff_ids: diffIds } }),
   );
   const manifest = blob(
     "application/vnd.oci.image.manifest.v1+json",
     JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-      layers: layerBlobs.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      config: { mediaType: configBlob.mediaType, digest: configBlob.digest, size: configBlob.size },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     }),
   );
-  return { config, layers: layerBlobs, manifest, diffIds, blobs: [config, ...layerBlobs, manifest] };
+  return { config: configBlob, layers, manifest, diffIds, blobs: [configBlob, ...layers, manifest] };
+}
+
+export function buildImage(
+  layers: Record<string, string>[],
+  opts: { arch?: string; cmd?: string[] } = {},
+): TestImage {
+  return imageOf(layers.map(tarOf), {
+    architecture: opts.arch ?? "amd64",
+    os: "linux",
+    config: { Cmd: opts.cmd ?? ["/bin/sh"], Env: ["PATH=/usr/bin:/bin"] },
+  });
 }
 
 /** Writes a directory tree into a tar (GNU tar), returning the tar bytes. */

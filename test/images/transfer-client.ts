@@ -45,6 +45,7 @@ export async function openStream(transport: Transport, id: string, signal?: Abor
   }
   const replies = createClient(Streaming, transport).stream(input(), { signal })[Symbol.asyncIterator]();
   const ack = await replies.next();
+  expect(ack.done).toBe(false);
   expect((ack.value as Any).typeUrl).toBe("google.protobuf.Empty");
   return {
     send(m: Any) {
@@ -114,21 +115,24 @@ export interface TransferRun {
   events: Progress[];
 }
 
-/** Runs one Transfer with a progress stream; `attach` opens the object's streams. */
+/** Runs one Transfer, with a progress stream unless `progress` is false (then none is named and
+ *  `events` stays empty). */
 export async function runTransfer(
   transport: Transport,
   source: Any,
   destination: Any,
-  o: { signal?: AbortSignal } = {},
+  o: { signal?: AbortSignal; progress?: boolean } = {},
 ): Promise<TransferRun> {
   const events: Progress[] = [];
-  const progressStream = `progress-${crypto.randomUUID()}`;
-  const p = await openStream(transport, progressStream, o.signal);
+  const stray: string[] = [];
+  const progressStream = (o.progress ?? true) ? `progress-${crypto.randomUUID()}` : "";
+  const p = progressStream ? await openStream(transport, progressStream, o.signal) : undefined;
   const loop = (async () => {
     for (;;) {
-      const m = await p.next();
+      const m = await p?.next();
       if (!m) return;
-      events.push(fromBinary(ProgressSchema, m.value));
+      if (m.typeUrl === ProgressSchema.typeName) events.push(fromBinary(ProgressSchema, m.value));
+      else stray.push(m.typeUrl);
     }
   })();
   try {
@@ -137,9 +141,10 @@ export async function runTransfer(
       { signal: o.signal, timeoutMs: 120_000 },
     );
   } finally {
-    p.end();
+    p?.end();
     await loop.catch(() => {});
   }
+  expect(stray, "a progress stream carries only Progress").toEqual([]);
   return { events };
 }
 
@@ -153,14 +158,19 @@ export const registry = (reference: string, o: { plainHttp?: boolean; authStream
 
 /** Answers every AuthRequest on a new stream with `creds`, as ctr's credential helper does;
  *  `asked` lists the hosts asked for. */
-export async function credentialStream(transport: Transport, creds: { username: string; secret: string }) {
+export async function credentialStream(
+  transport: Transport,
+  creds: { username: string; secret: string },
+  signal?: AbortSignal,
+) {
   const id = `creds-${crypto.randomUUID()}`;
-  const s = await openStream(transport, id);
+  const s = await openStream(transport, id, signal);
   const asked: string[] = [];
   const loop = (async () => {
     for (;;) {
       const m = await s.next();
       if (!m) return;
+      expect(m.typeUrl).toBe(AuthRequestSchema.typeName);
       asked.push(fromBinary(AuthRequestSchema, m.value).host);
       s.send(pack(AuthResponseSchema, { authType: AuthType.CREDENTIALS, ...creds }));
     }

@@ -9,20 +9,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Any } from "@bufbuild/protobuf/wkt";
 import { createDaemonTransport } from "@bunkerd/client";
 import { Content } from "@bunkerd/proto/containerd/services/content/v1/content_pb.ts";
-import { Streaming, StreamInitSchema } from "@bunkerd/proto/containerd/services/streaming/v1/streaming_pb.ts";
-import { Transfer } from "@bunkerd/proto/containerd/services/transfer/v1/transfer_pb.ts";
-import { ImageStoreSchema } from "@bunkerd/proto/containerd/types/transfer/imagestore_pb.ts";
-import { type Progress, ProgressSchema } from "@bunkerd/proto/containerd/types/transfer/progress_pb.ts";
-import {
-  AuthRequestSchema,
-  AuthResponseSchema,
-  AuthType,
-  OCIRegistrySchema,
-} from "@bunkerd/proto/containerd/types/transfer/registry_pb.ts";
+import type { Progress } from "@bunkerd/proto/containerd/types/transfer/progress_pb.ts";
 import { MediaType } from "@bunkerd/registry";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { builtins } from "../../apps/daemon/src/builtins.ts";
@@ -31,9 +20,9 @@ import {
   blobsOf,
   buildImage,
   buildIndex,
+  pushBlobs,
   skopeoCopy,
   type TestImage,
-  writeOciLayout,
 } from "../../packages/registry/src/testutil/image.ts";
 import {
   canRunRegistry,
@@ -42,6 +31,7 @@ import {
 } from "../../packages/registry/src/testutil/registry.ts";
 import { type DaemonHandle, hasBinary, REPO, startDaemon } from "../harness/daemon.ts";
 import { buildTestImage, describeTree } from "../harness/testimage.ts";
+import { credentialStream, imageStore, registry as registrySource, runTransfer } from "./transfer-client.ts";
 
 const ready = canRunRegistry() && hasBinary("ctr") && hasBinary("containerd") && hasBinary("skopeo");
 const NS = "default";
@@ -93,9 +83,7 @@ async function startBunkerd(): Promise<DaemonHandle> {
   return d;
 }
 
-// ── A client: progress stream + Transfer ──────────────────────────────────────────────────
-
-const any = (typeName: string, value: Uint8Array): Any => ({ typeUrl: typeName, value }) as Any;
+// ── A client: progress stream + Transfer (./transfer-client.ts) ───────────────────────────
 
 interface PullOptions {
   name?: string;
@@ -114,112 +102,29 @@ interface PullResult {
   asked: string[];
 }
 
-/** A client's Streaming.Stream: StreamInit sent and acknowledged; `send` queues messages,
- *  `messages` yields the server's until it ends the stream. */
-async function openStream(transport: Transport, id: string, signal?: AbortSignal) {
-  const queue: Any[] = [
-    any(StreamInitSchema.typeName, toBinary(StreamInitSchema, create(StreamInitSchema, { id }))),
-  ];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  async function* input() {
-    for (;;) {
-      const m = queue.shift();
-      if (m) {
-        yield m;
-        continue;
-      }
-      if (ended) return;
-      await new Promise<void>((r) => {
-        wake = r;
-      });
-    }
-  }
-  const replies = createClient(Streaming, transport).stream(input(), { signal })[Symbol.asyncIterator]();
-  const ack = await replies.next();
-  expect(ack.done).toBe(false);
-  expect((ack.value as Any).typeUrl).toBe("google.protobuf.Empty");
-  return {
-    send(m: Any) {
-      queue.push(m);
-      wake?.();
-    },
-    async *messages(): AsyncGenerator<Any> {
-      try {
-        for (;;) {
-          const n = await replies.next();
-          if (n.done) return;
-          yield n.value as Any;
-        }
-      } finally {
-        ended = true;
-        wake?.();
-      }
-    },
-  };
-}
-
+/** An OCIRegistry source (plain http) into the ImageStore, unpacked for `unpack`'s platforms. */
 async function transferPull(transport: Transport, ref: string, o: PullOptions = {}): Promise<PullResult> {
-  const events: Progress[] = [];
-  const asked: string[] = [];
-  const loops: Promise<void>[] = [];
-  let progressStream = "";
-  if (o.progress ?? true) {
-    progressStream = `progress-${crypto.randomUUID()}`;
-    const s = await openStream(transport, progressStream, o.signal);
-    loops.push(
-      (async () => {
-        for await (const m of s.messages()) {
-          expect(m.typeUrl).toBe("containerd.types.transfer.Progress");
-          events.push(fromBinary(ProgressSchema, m.value));
-        }
-      })(),
-    );
-  }
-  let authStream = "";
-  if (o.credentials) {
-    const creds = o.credentials;
-    authStream = `creds-${crypto.randomUUID()}`;
-    const s = await openStream(transport, authStream, o.signal);
-    loops.push(
-      (async () => {
-        for await (const m of s.messages()) {
-          expect(m.typeUrl).toBe("containerd.types.transfer.AuthRequest");
-          asked.push(fromBinary(AuthRequestSchema, m.value).host);
-          const reply = create(AuthResponseSchema, { authType: AuthType.CREDENTIALS, ...creds });
-          s.send(any(AuthResponseSchema.typeName, toBinary(AuthResponseSchema, reply)));
-        }
-      })(),
-    );
-  }
+  const creds = o.credentials ? await credentialStream(transport, o.credentials, o.signal) : undefined;
   const platforms = o.platforms ?? [{ os: "linux", architecture: "amd64" }];
   const unpack = o.unpack ?? platforms;
-  const source = create(OCIRegistrySchema, {
-    reference: ref,
-    resolver: { defaultScheme: "http", authStream },
-  });
-  const destination = create(ImageStoreSchema, {
-    name: o.name ?? ref,
-    platforms,
-    unpacks: unpack.map((platform) => ({ platform, snapshotter: o.snapshotter ?? "" })),
-  });
-  const transfer = createClient(Transfer, transport);
   try {
-    await transfer.transfer(
-      {
-        source: any(OCIRegistrySchema.typeName, toBinary(OCIRegistrySchema, source)),
-        destination: any(ImageStoreSchema.typeName, toBinary(ImageStoreSchema, destination)),
-        options: { progressStream },
-      },
-      { signal: o.signal, timeoutMs: 120_000 },
+    const { events } = await runTransfer(
+      transport,
+      registrySource(ref, { authStream: creds?.id }),
+      imageStore({
+        name: o.name ?? ref,
+        platforms,
+        unpacks: unpack.map((platform) => ({ platform, snapshotter: o.snapshotter ?? "" })),
+      }),
+      { signal: o.signal, progress: o.progress },
     );
+    return { events, asked: creds?.asked ?? [] };
   } finally {
-    await Promise.allSettled(loops);
+    await creds?.done();
   }
-  return { events, asked };
 }
 
-/** Pushes an OCI layout of `blobs` with `root` tagged to the registry. */
+/** Pushes `blobs` with `root` tagged to the registry; answers the reference. */
 function push(
   registry: TestRegistry,
   repo: string,
@@ -227,14 +132,9 @@ function push(
   blobs: ReturnType<typeof blobsOf>,
   root: TestImage["manifest"],
 ) {
-  const dir = mkdtempSync("/tmp/transfer-layout-");
-  try {
-    writeOciLayout(dir, blobs, root.desc, tag);
-    skopeoCopy(dir, tag, `${registry.host}/${repo}:${tag}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return `${registry.host}/${repo}:${tag}`;
+  const ref = `${registry.host}/${repo}:${tag}`;
+  pushBlobs(ref, blobs, root.desc);
+  return ref;
 }
 
 async function mountedTree(d: DaemonHandle, ref: string): Promise<Record<string, string>> {
@@ -574,27 +474,8 @@ describe.skipIf(!ready)("Transfer: credentials through an auth stream", () => {
 
   test("the daemon asks the client for the registry's credentials and pulls with them", async () => {
     const image = buildImage({ files: [{ secret: "behind basic auth\n" }] });
-    const dir = mkdtempSync("/tmp/transfer-layout-");
     const ref = `${registry.host}/private/app:v1`;
-    try {
-      writeOciLayout(dir, blobsOf(image), image.manifest.desc, "v1");
-      const r = Bun.spawnSync(
-        [
-          "skopeo",
-          "copy",
-          "--quiet",
-          "--preserve-digests",
-          "--dest-tls-verify=false",
-          "--dest-creds=bob:builder",
-          `oci:${dir}:v1`,
-          `docker://${ref}`,
-        ],
-        { stderr: "pipe" },
-      );
-      if (r.exitCode !== 0) throw new Error(`skopeo: ${r.stderr}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    pushBlobs(ref, blobsOf(image), image.manifest.desc, { creds: "bob:builder" });
     const transport = createDaemonTransport(bunker.address, { namespace: NS });
     const denied = await transferPull(transport, ref).catch((e) => e);
     expect(denied.message).toContain("pull access denied");

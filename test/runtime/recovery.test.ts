@@ -9,11 +9,9 @@ import { createDaemonTransport } from "@bunkerd/client";
 import { Tasks } from "@bunkerd/proto/containerd/services/tasks/v1/tasks_pb.ts";
 import { Status } from "@bunkerd/proto/containerd/types/task/task_pb.ts";
 import { createClient } from "@connectrpc/connect";
-import { BUSYBOX_REF, importBusybox } from "../harness/busybox.ts";
-import { type DaemonHandle, hasBinary, isRoot, shimPids, startDaemon } from "../harness/daemon.ts";
+import { BUSYBOX_REF, startWithBusybox } from "../harness/busybox.ts";
+import { canRunTasks, type DaemonHandle, shimPids } from "../harness/daemon.ts";
 import { bundles, expectClean, isAlive, mountsUnder, tasksLs, uniqueId, waitFor } from "./helpers.ts";
-
-const ready = isRoot && hasBinary("ctr") && hasBinary("runc") && hasBinary("containerd-shim-runc-v2");
 
 /** `ctr events` from now on, or from when the daemon serves again (it is retried until it
  *  connects); `lines()` is what it printed so far. */
@@ -41,12 +39,22 @@ function watchEvents(d: DaemonHandle) {
   };
 }
 
-describe.skipIf(!ready)("bunkerd restart with tasks", () => {
+type Events = ReturnType<typeof watchEvents>;
+
+/** Waits until `events` saw task `id` exit killed (`containerd-shim-runc-v2 delete` kills what is
+ *  left and reports 128 + SIGKILL) and then deleted. */
+async function expectKilledThenDeleted(events: Events, id: string) {
+  const seen = (topic: string) => () => events.lines().find((l) => l.includes(topic) && l.includes(id));
+  const exit = await waitFor("/tasks/exit", seen("/tasks/exit"), 10_000);
+  expect(exit).toContain('"exit_status":137');
+  await waitFor("/tasks/delete", seen("/tasks/delete"));
+}
+
+describe.skipIf(!canRunTasks)("bunkerd restart with tasks", () => {
   let d: DaemonHandle;
   let dataDir: string;
   beforeEach(async () => {
-    d = await startDaemon("bunkerd");
-    await importBusybox(d);
+    d = await startWithBusybox("bunkerd");
     dataDir = mkdtempSync("/tmp/bk-recovery-");
   }, 60_000);
   afterEach(async () => {
@@ -175,16 +183,7 @@ describe.skipIf(!ready)("bunkerd restart with tasks", () => {
     const events = watchEvents(d);
     await d.restart();
     try {
-      const exit = await waitFor(
-        "/tasks/exit",
-        () => events.lines().find((l) => l.includes("/tasks/exit") && l.includes(id)),
-        10_000,
-      );
-      // `containerd-shim-runc-v2 delete` kills what is left and reports 128 + SIGKILL.
-      expect(exit).toContain('"exit_status":137');
-      await waitFor("/tasks/delete", () =>
-        events.lines().find((l) => l.includes("/tasks/delete") && l.includes(id)),
-      );
+      await expectKilledThenDeleted(events, id);
     } finally {
       events.stop();
     }
@@ -204,13 +203,7 @@ describe.skipIf(!ready)("bunkerd restart with tasks", () => {
       await Bun.sleep(300);
       const [shim] = shimPids(d.dir);
       process.kill(shim!, "SIGKILL");
-      const exit = await waitFor("/tasks/exit", () =>
-        events.lines().find((l) => l.includes("/tasks/exit") && l.includes(id)),
-      );
-      expect(exit).toContain('"exit_status":137');
-      await waitFor("/tasks/delete", () =>
-        events.lines().find((l) => l.includes("/tasks/delete") && l.includes(id)),
-      );
+      await expectKilledThenDeleted(events, id);
     } finally {
       events.stop();
     }

@@ -4,18 +4,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUSYBOX_REF, importBusybox } from "../harness/busybox.ts";
-import { type DaemonHandle, hasBinary, isRoot, REPO, run, startDaemon } from "../harness/daemon.ts";
+import { BUSYBOX_REF, importBusybox, startWithBusybox } from "../harness/busybox.ts";
+import { canRunTasks, type DaemonHandle, hasBinary, REPO, run } from "../harness/daemon.ts";
 import { expectClean, uniqueId, waitFor } from "./helpers.ts";
 
-const ready = isRoot && hasBinary("ctr") && hasBinary("runc") && hasBinary("containerd-shim-runc-v2");
 const CFG_REF = "docker.io/library/busybox:cfg";
 
-describe.skipIf(!ready)("ctr run on bunkerd", () => {
+describe.skipIf(!canRunTasks)("ctr run on bunkerd", () => {
   let d: DaemonHandle;
   beforeAll(async () => {
-    d = await startDaemon("bunkerd");
-    await importBusybox(d);
+    d = await startWithBusybox("bunkerd");
     await importBusybox(d, CFG_REF, {
       env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello from the image"],
       workingDir: "/work",

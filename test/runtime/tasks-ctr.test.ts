@@ -4,17 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUSYBOX_REF, importBusybox } from "../harness/busybox.ts";
-import { type DaemonHandle, hasBinary, isRoot, startDaemon } from "../harness/daemon.ts";
+import { BUSYBOX_REF, importBusybox, startWithBusybox } from "../harness/busybox.ts";
+import { canRunTasks, type DaemonHandle, hasBinary } from "../harness/daemon.ts";
 import { expectClean, isAlive, tasksLs, uniqueId, waitFor } from "./helpers.ts";
 
-const ready = isRoot && hasBinary("ctr") && hasBinary("runc") && hasBinary("containerd-shim-runc-v2");
-
-describe.skipIf(!ready)("ctr tasks on bunkerd", () => {
+describe.skipIf(!canRunTasks)("ctr tasks on bunkerd", () => {
   let d: DaemonHandle;
   beforeAll(async () => {
-    d = await startDaemon("bunkerd");
-    await importBusybox(d);
+    d = await startWithBusybox("bunkerd");
   }, 60_000);
   afterAll(async () => {
     await d?.stop();
@@ -172,7 +169,9 @@ describe.skipIf(!ready)("ctr tasks on bunkerd", () => {
   });
 });
 
-describe.skipIf(!ready || !hasBinary("containerd"))("ctr tasks errors, bunkerd beside containerd", () => {
+const besideContainerd = canRunTasks && hasBinary("containerd");
+
+describe.skipIf(!besideContainerd)("ctr tasks errors, bunkerd beside containerd", () => {
   let b: DaemonHandle;
   let c: DaemonHandle;
   // A shim binary that fails to start, on both daemons' PATH.
@@ -184,8 +183,10 @@ describe.skipIf(!ready || !hasBinary("containerd"))("ctr tasks errors, bunkerd b
       { mode: 0o755 },
     );
     const env = { PATH: `${shimDir}:${process.env.PATH}` };
-    [b, c] = await Promise.all([startDaemon("bunkerd", { env }), startDaemon("containerd", { env })]);
-    await Promise.all([importBusybox(b), importBusybox(c)]);
+    [b, c] = await Promise.all([
+      startWithBusybox("bunkerd", { env }),
+      startWithBusybox("containerd", { env }),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([b?.stop(), c?.stop()]);
@@ -245,7 +246,11 @@ describe.skipIf(!ready || !hasBinary("containerd"))("ctr tasks errors, bunkerd b
     ]);
     for (const args of cases) {
       const [rb, rc] = await Promise.all([b.ctr(args), c.ctr(args)]);
-      expect({ args, code: rb.code, stderr: rb.stderr }).toEqual({ args, code: rc.code, stderr: rc.stderr });
+      expect({ args, code: rb.code, stderr: rb.stderr }).toEqual({
+        args,
+        code: rc.code,
+        stderr: rc.stderr,
+      });
     }
     for (const dh of [b, c]) await dh.ctr(["containers", "rm", id]);
     // A running task and an exec id it does not have. runc keeps its state per namespace for

@@ -8,8 +8,8 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { mountPointsUnder } from "@bunkerd/snapshotters/mount";
-import { BUSYBOX_REF, importBusybox } from "../harness/busybox.ts";
-import { type DaemonHandle, hasBinary, isRoot, REPO, run, shimPids, startDaemon } from "../harness/daemon.ts";
+import { BUSYBOX_REF, startWithBusybox } from "../harness/busybox.ts";
+import { type DaemonHandle, hasBinary, isRoot, REPO, run, shimPids } from "../harness/daemon.ts";
 
 const RUNTIME = "io.containerd.bunker.v2";
 const canRun =
@@ -25,10 +25,9 @@ beforeAll(async () => {
   if (!canRun) return;
   // SHIM_DIR runs the suite against another build, e.g. one compiled with `bun build --compile`.
   const shimDir = process.env.SHIM_DIR || `${REPO}/bin`;
-  d = await startDaemon("containerd", { env: { PATH: `${shimDir}:${process.env.PATH}` } });
+  d = await startWithBusybox("containerd", { env: { PATH: `${shimDir}:${process.env.PATH}` } });
   fifoDir = join(d.dir, "fifo");
   mkdirSync(fifoDir);
-  await importBusybox(d);
 }, 60_000);
 
 afterAll(async () => {

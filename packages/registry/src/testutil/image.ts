@@ -1,7 +1,7 @@
 /** Test images built from local files: ustar layers, gzip, an image config, a manifest (OCI or
  *  docker schema 2), a multi-platform index, and an OCI layout directory skopeo can copy. */
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digestOf } from "../digest.ts";
 import type { Descriptor } from "../manifest.ts";
@@ -115,8 +115,9 @@ export function writeOciLayout(dir: string, blobs: Blob[], root: Descriptor, tag
   );
 }
 
-/** `skopeo copy --all oci:<dir>:<tag> docker://<dest>` over plain http or TLS without checks. */
-export function skopeoCopy(layoutDir: string, tag: string, dest: string): void {
+/** `skopeo copy --all oci:<dir>:<tag> docker://<dest>` over plain http or TLS without checks;
+ *  `creds` ("user:secret") log in to the destination. */
+export function skopeoCopy(layoutDir: string, tag: string, dest: string, o: { creds?: string } = {}): void {
   const r = Bun.spawnSync(
     [
       "skopeo",
@@ -125,10 +126,22 @@ export function skopeoCopy(layoutDir: string, tag: string, dest: string): void {
       "--preserve-digests",
       "--quiet",
       "--dest-tls-verify=false",
+      ...(o.creds ? [`--dest-creds=${o.creds}`] : []),
       `oci:${layoutDir}:${tag}`,
       `docker://${dest}`,
     ],
     { stdout: "pipe", stderr: "pipe" },
   );
   if (r.exitCode !== 0) throw new Error(`skopeo copy to ${dest}: ${r.stderr.toString()}`);
+}
+
+/** Pushes `blobs` with `root` to `dest` (host/repo:tag) by way of a temporary OCI layout. */
+export function pushBlobs(dest: string, blobs: Blob[], root: Descriptor, o: { creds?: string } = {}): void {
+  const dir = mkdtempSync("/tmp/push-layout-");
+  try {
+    writeOciLayout(dir, blobs, root, "push");
+    skopeoCopy(dir, "push", dest, o);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,97 +1,30 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { create, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import {
-  BunkerError,
-  type CallContext,
-  type EventPayload,
-  type InitContext,
-  Kind,
-  notFound,
-  PluginType,
-  type Route,
-  serviceRoutes,
-} from "@bunkerd/plugin-api";
+import { BunkerError, Kind } from "@bunkerd/plugin-api";
 import { Containers } from "@bunkerd/proto/containerd/services/containers/v1/containers_pb.ts";
-import { type MetadataDb, openMetadata } from "../../plugins/metadata/db.ts";
+import type { MetadataDb } from "../../plugins/metadata/db.ts";
+import { bootMetadataService, type ServiceKit } from "../testkit.ts";
 import { containersGrpc, containersService } from "./plugin.ts";
 
 // The adapter end to end, without a socket: the records' init, the handlers they register, and
 // protobuf in and out, the way the router calls a route.
 
 let db: MetadataDb;
-let routes: Route[];
-let published: [string, string, EventPayload][];
+let kit: ServiceKit;
 let gc: string[];
 
-function context(plugins: Record<string, unknown>): InitContext {
-  return {
-    events: {
-      publish: async (ns: string, topic: string, ev: EventPayload) => void published.push([ns, topic, ev]),
-    },
-    async get(type: string, id?: string) {
-      const key = `${type}.${id}`;
-      if (!(key in plugins)) throw notFound(`plugin ${key}`);
-      return plugins[key];
-    },
-    registerService<S extends DescService>(svc: S, handlers: never, opts: { namespaced?: boolean } = {}) {
-      routes.push(...serviceRoutes(svc, handlers, opts.namespaced ?? true));
-    },
-  } as unknown as InitContext;
-}
-
 beforeEach(async () => {
-  db = openMetadata(":memory:");
-  routes = [];
-  published = [];
-  gc = [];
-  const scheduler = {
-    mutated: () => void gc.push("mutated"),
-    deleted: () => void gc.push("deleted"),
-    collect: async () => void gc.push("collect"),
-  };
-  const plugins: Record<string, unknown> = {
-    [`${PluginType.Metadata}.sqlite`]: db,
-    [`${PluginType.GC}.scheduler`]: scheduler,
-  };
-  plugins[`${PluginType.Service}.containers-service`] = await containersService.init(context(plugins));
-  await containersGrpc.init(context(plugins));
+  ({ db, kit, gc } = await bootMetadataService(
+    Containers,
+    containersService,
+    containersGrpc,
+    "containers-service",
+  ));
 });
 afterEach(() => db.$client.close());
 
-const method = (name: string) => Containers.methods.find((x) => x.name === name)!;
-const route = (name: string) =>
-  routes.find((r) => r.path === `/containerd.services.containers.v1.Containers/${name}`)!;
-const callContext = (namespace: string) =>
-  ({
-    method: "",
-    protocol: "grpc",
-    namespace,
-    metadata: {},
-    signal: new AbortController().signal,
-  }) as unknown as CallContext;
-
-// biome-ignore lint/suspicious/noExplicitAny: protobuf messages of several shapes
-async function call(name: string, req: object, namespace = "default"): Promise<any> {
-  const m = method(name);
-  const out = await (route(name).invoke(
-    toBinary(m.input, create(m.input, req as never)),
-    callContext(namespace),
-  ) as Promise<Uint8Array>);
-  return fromBinary(m.output, out);
-}
-
-async function stream(name: string, req: object, namespace = "default") {
-  const m = method(name);
-  const out = route(name).invoke(
-    toBinary(m.input, create(m.input, req as never)),
-    callContext(namespace),
-  ) as AsyncIterable<Uint8Array>;
-  // biome-ignore lint/suspicious/noExplicitAny: protobuf messages
-  const msgs: any[] = [];
-  for await (const b of out) msgs.push(fromBinary(m.output, b));
-  return msgs;
-}
+const call = (name: string, req: object, namespace?: string) => kit.call(name, req, namespace);
+const stream = (name: string, req: object, namespace?: string) => kit.stream(name, req, namespace);
 
 const SPEC = {
   typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec",
@@ -111,7 +44,7 @@ const container = (id: string, more: object = {}) => ({
 });
 
 test("every method is routed and needs a namespace", () => {
-  expect(routes.map((r) => [r.path.split("/").pop(), r.kind, r.namespaced])).toEqual([
+  expect(kit.routes.map((r) => [r.path.split("/").pop(), r.kind, r.namespaced])).toEqual([
     ["Get", "unary", true],
     ["List", "unary", true],
     ["ListStream", "server_streaming", true],
@@ -162,7 +95,7 @@ test("create, get, update, list, list stream and delete over protobuf, in the ca
 
   await call("Delete", { id: "c1" }, "ns1");
   await expect(call("Get", { id: "c1" }, "ns1")).rejects.toMatchObject({ kind: Kind.NotFound });
-  expect(published.map(([ns, topic, ev]) => [ns, topic, ev.typeUrl])).toEqual([
+  expect(kit.published.map(([ns, topic, ev]) => [ns, topic, ev.typeUrl])).toEqual([
     ["ns1", "/containers/create", "containerd.events.ContainerCreate"],
     ["ns1", "/containers/update", "containerd.events.ContainerUpdate"],
     ["ns1", "/containers/create", "containerd.events.ContainerCreate"],

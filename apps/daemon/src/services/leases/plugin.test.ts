@@ -1,75 +1,29 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { create, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  type CallContext,
-  type InitContext,
-  Kind,
-  notFound,
-  PluginType,
-  type Route,
-  serviceRoutes,
-} from "@bunkerd/plugin-api";
+import { Kind } from "@bunkerd/plugin-api";
 import { Leases } from "@bunkerd/proto/containerd/services/leases/v1/leases_pb.ts";
-import { type MetadataDb, openMetadata } from "../../plugins/metadata/db.ts";
+import type { MetadataDb } from "../../plugins/metadata/db.ts";
+import { bootMetadataService, type ServiceKit } from "../testkit.ts";
 import { leasesGrpc, leasesService } from "./plugin.ts";
 
 // The adapter end to end, without a socket: the records' init, the handlers they register, and
 // protobuf in and out, the way the router calls a route.
 
 let db: MetadataDb;
-let routes: Route[];
+let kit: ServiceKit;
 let gc: string[];
 
-function context(plugins: Record<string, unknown>): InitContext {
-  return {
-    async get(type: string, id?: string) {
-      const key = `${type}.${id}`;
-      if (!(key in plugins)) throw notFound(`plugin ${key}`);
-      return plugins[key];
-    },
-    registerService<S extends DescService>(svc: S, handlers: never, opts: { namespaced?: boolean } = {}) {
-      routes.push(...serviceRoutes(svc, handlers, opts.namespaced ?? true));
-    },
-  } as unknown as InitContext;
-}
-
 beforeEach(async () => {
-  db = openMetadata(":memory:");
-  routes = [];
-  gc = [];
-  const plugins: Record<string, unknown> = {
-    [`${PluginType.Metadata}.sqlite`]: db,
-    [`${PluginType.GC}.scheduler`]: {
-      mutated: () => void gc.push("mutated"),
-      deleted: () => void gc.push("deleted"),
-      collect: async () => void gc.push("collect"),
-    },
-  };
-  plugins[`${PluginType.Service}.leases-service`] = await leasesService.init(context(plugins));
-  await leasesGrpc.init(context(plugins));
+  ({ db, kit, gc } = await bootMetadataService(Leases, leasesService, leasesGrpc, "leases-service"));
 });
 afterEach(() => db.$client.close());
 
-async function call(method: string, req: object, namespace = "default") {
-  const m = Leases.methods.find((x) => x.name === method)!;
-  const route = routes.find((r) => r.path === `/containerd.services.leases.v1.Leases/${method}`)!;
-  const ctx = {
-    method: route.path,
-    protocol: "grpc",
-    namespace,
-    metadata: {},
-    signal: new AbortController().signal,
-  };
-  const out = await (route.invoke(
-    toBinary(m.input, create(m.input, req as never)),
-    ctx as CallContext,
-  ) as Promise<Uint8Array>);
-  const { $typeName: _, ...body } = fromBinary(m.output, out) as Record<string, unknown>;
+async function call(method: string, req: object, namespace?: string) {
+  const { $typeName: _, ...body } = (await kit.call(method, req, namespace)) as Record<string, unknown>;
   return body;
 }
 
 test("every method is routed and needs a namespace", () => {
-  expect(routes.map((r) => [r.path.split("/").pop(), r.namespaced])).toEqual([
+  expect(kit.routes.map((r) => [r.path.split("/").pop(), r.namespaced])).toEqual([
     ["Create", true],
     ["Delete", true],
     ["List", true],

@@ -1,17 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { create, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  type CallContext,
-  type InitContext,
-  Kind,
-  type Logger,
-  notFound,
-  PluginType,
-  type Route,
-  serviceRoutes,
-  toBunkerError,
-  uriOf,
-} from "@bunkerd/plugin-api";
+import { type InitContext, Kind, notFound, PluginType, toBunkerError, uriOf } from "@bunkerd/plugin-api";
 import {
   Kind as SnapshotKind,
   Snapshots,
@@ -21,6 +9,7 @@ import { createLease, listLeaseResources } from "../../plugins/metadata/leases.t
 import { SnapshotRecords } from "../../plugins/metadata/snapshot-records.ts";
 import snapshotRecordsPlugin from "../../plugins/metadata/snapshot-records-plugin.ts";
 import { METADATA_WORKER } from "../../plugins/metadata/plugin.ts";
+import { ServiceKit } from "../testkit.ts";
 import { SNAPSHOTTER_WORKER, snapshotsGrpc, snapshotsService } from "./plugin.ts";
 import type { SnapshotsService } from "./snapshotters.ts";
 import { MemorySnapshotter, overPort } from "./testkit.ts";
@@ -30,36 +19,14 @@ import { MemorySnapshotter, overPort } from "./testkit.ts";
 
 let db: MetadataDb;
 let closePort: () => void;
-let routes: Route[];
 let overlay: MemorySnapshotter;
-let events: string[];
-let plugins: Record<string, unknown>;
+let kit: ServiceKit;
 
-const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
-function context(): InitContext {
-  return {
-    log: quiet,
-    events: {
-      async publish(namespace: string, topic: string) {
-        events.push(`${namespace} ${topic}`);
-      },
-    },
-    async get(type: string, id?: string) {
-      const key = `${type}.${id}`;
-      if (!(key in plugins)) throw notFound(`plugin ${key}`);
-      return plugins[key];
-    },
-    registerService<S extends DescService>(svc: S, handlers: never, opts: { namespaced?: boolean } = {}) {
-      routes.push(...serviceRoutes(svc, handlers, opts.namespaced ?? true));
-    },
-  } as unknown as InitContext;
-}
-
+/** (Re)boots the service and its adapter over the plugins in the kit, as a daemon start does. */
 async function start() {
-  routes = [];
-  plugins[`${PluginType.Service}.snapshots-service`] = await snapshotsService.init(context());
-  await snapshotsGrpc.init(context());
+  kit.routes.length = 0;
+  await kit.init(snapshotsService, `${PluginType.Service}.snapshots-service`);
+  await kit.init(snapshotsGrpc);
 }
 
 beforeEach(async () => {
@@ -67,12 +34,11 @@ beforeEach(async () => {
   const port = overPort(new SnapshotRecords(db));
   closePort = port.close;
   overlay = new MemorySnapshotter("/root/overlayfs/snapshots");
-  events = [];
   // native is not loaded (skipped): the service leaves it out.
-  plugins = {
+  kit = new ServiceKit(Snapshots, {
     [`${PluginType.Internal}.snapshot-records`]: port.proxy,
     [`${PluginType.Snapshotter}.overlayfs`]: overlay,
-  };
+  });
   await start();
 });
 afterEach(() => {
@@ -80,43 +46,16 @@ afterEach(() => {
   db.$client.close();
 });
 
-function route(method: string) {
-  return routes.find((r) => r.path === `/containerd.services.snapshots.v1.Snapshots/${method}`)!;
-}
+const events = () => kit.published.map(([namespace, topic]) => `${namespace} ${topic}`);
 
-function ctx(path: string, namespace: string, lease?: string): CallContext {
-  return {
-    method: path,
-    protocol: "grpc",
-    namespace,
-    lease,
-    metadata: {},
-    signal: new AbortController().signal,
-  };
-}
-
-async function call(method: string, req: object, namespace = "default", lease?: string) {
-  const m = Snapshots.methods.find((x) => x.name === method)!;
-  const r = route(method);
-  const out = await (r.invoke(
-    toBinary(m.input, create(m.input, req as never)),
-    ctx(r.path, namespace, lease),
-  ) as Promise<Uint8Array>);
-  return strip(fromBinary(m.output, out));
-}
+const call = async (method: string, req: object, namespace = "default", lease?: string) =>
+  strip(await kit.call(method, req, namespace, lease));
 
 async function list(req: object, namespace = "default") {
-  const m = Snapshots.methods.find((x) => x.name === "List")!;
-  const r = route("List");
-  const batches: { name: string; parent: string; kind: number }[][] = [];
-  const stream = r.invoke(toBinary(m.input, create(m.input, req as never)), ctx(r.path, namespace));
-  for await (const b of stream as AsyncIterable<Uint8Array>) {
-    const msg = fromBinary(m.output, b) as unknown as {
-      info: { name: string; parent: string; kind: number }[];
-    };
-    batches.push(msg.info.map((i) => ({ name: i.name, parent: i.parent, kind: i.kind })));
-  }
-  return batches;
+  const msgs = (await kit.stream("List", req, namespace)) as {
+    info: { name: string; parent: string; kind: number }[];
+  }[];
+  return msgs.map((msg) => msg.info.map((i) => ({ name: i.name, parent: i.parent, kind: i.kind })));
 }
 
 function strip(v: unknown): unknown {
@@ -164,7 +103,7 @@ describe("plugins", () => {
       "io.containerd.grpc.v1.snapshots",
       "io.containerd.snapshotter.v1",
     ]);
-    expect(routes.map((r) => [r.path.split("/").pop(), r.kind, r.namespaced])).toEqual([
+    expect(kit.routes.map((r) => [r.path.split("/").pop(), r.kind, r.namespaced])).toEqual([
       ["Prepare", "unary", true],
       ["View", "unary", true],
       ["Mounts", "unary", true],
@@ -176,7 +115,7 @@ describe("plugins", () => {
       ["Usage", "unary", true],
       ["Cleanup", "unary", true],
     ]);
-    expect((plugins[`${PluginType.Service}.snapshots-service`] as SnapshotsService).names()).toEqual([
+    expect((kit.plugins[`${PluginType.Service}.snapshots-service`] as SnapshotsService).names()).toEqual([
       "overlayfs",
     ]);
   });
@@ -218,7 +157,7 @@ describe("Snapshots", () => {
       kind: Kind.NotFound,
       message: "snapshot v does not exist: not found",
     });
-    expect(events).toEqual([
+    expect(events()).toEqual([
       "default /snapshot/prepare",
       "default /snapshot/commit",
       "default /snapshot/remove",
