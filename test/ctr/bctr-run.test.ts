@@ -228,10 +228,11 @@ for (const kind of KINDS) {
       const id = newId("tty");
       // The outer shell sets the pty's size and starts bctr; once the task runs, it resizes the
       // pty (the kernel sends bctr SIGWINCH, and bctr calls Tasks.ResizePty). The task prints
-      // its size, then waits for it to change and prints it again.
+      // its size, then waits for it to change and prints it again a moment later: `stty rows R
+      // cols C` may set rows and columns in two steps, and each step is a SIGWINCH of its own.
       const task =
         "tty; sleep 0.5; a=$(stty size); echo $a; i=0; while [ $i -lt 100 ]; do b=$(stty size); " +
-        'if [ "$b" != "$a" ]; then echo $b; exit 0; fi; sleep 0.1; i=$((i+1)); done; exit 1';
+        'if [ "$b" != "$a" ]; then sleep 0.5; stty size; exit 0; fi; sleep 0.1; i=$((i+1)); done; exit 1';
       const inner = `${BCTR} --address ${d.address} run --rm -t ${IMG} ${id} sh -c '${task}'`;
       const running = `ctr --address ${d.address} tasks ls | grep -q '^${id} .*RUNNING'`;
       const resize = `(until ${running}; do sleep 0.1; done; sleep 1.2; stty rows 40 cols 120 </dev/tty) &`;

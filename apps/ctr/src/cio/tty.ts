@@ -49,14 +49,33 @@ export function currentConsole(): Console {
   };
 }
 
-/** Sends the console's size now and on each SIGWINCH; returns the function that stops it. */
+/** Sends the console's size now and on each SIGWINCH; returns the function that stops it.
+ *  One resize call at a time: two calls in flight may be applied by the daemon in either
+ *  order (`stty rows R cols C` makes two SIGWINCHes), so a signal that arrives during a call
+ *  only asks for one more call, which reads the size when it is sent: the last size wins. */
 export function handleConsoleResize(
   con: Console,
   resize: (width: number, height: number) => Promise<unknown>,
 ): () => void {
+  let inFlight = false;
+  let again = false;
   const send = () => {
+    if (inFlight) {
+      again = true;
+      return;
+    }
     const { width, height } = con.size();
-    if (width > 0 || height > 0) resize(width, height).catch(() => {});
+    if (width <= 0 && height <= 0) return;
+    inFlight = true;
+    resize(width, height)
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+        if (again) {
+          again = false;
+          send();
+        }
+      });
   };
   send();
   process.on("SIGWINCH", send);
