@@ -71,6 +71,26 @@ for (const kind of KINDS) {
       expect(out).toMatch(/^layer-sha256:[0-9a-f]{64}: waiting/m);
       expect(out).toMatch(/^layer-sha256:[0-9a-f]{64}: done/m);
       expect(out).toMatch(/^elapsed: /m);
+      // Each layer is shown unpacking before its last done line. bunkerd's Transfer reports the
+      // unpack per layer, so there a layer goes waiting, downloading…, downloaded, unpacking, done.
+      const states = new Map<string, string[]>();
+      for (const [, layer, state] of out.matchAll(/^(layer-sha256:[0-9a-f]{64}): (\S+)/gm)) {
+        states.set(layer!, [...(states.get(layer!) ?? []), state!]);
+      }
+      expect(states.size).toBeGreaterThan(0);
+      for (const seq of states.values()) {
+        expect(seq).toContain("unpacking");
+        expect(seq.indexOf("unpacking")).toBeLessThan(seq.lastIndexOf("done"));
+        expect(seq.at(-1)).toBe("done");
+        if (kind === "bunkerd") {
+          expect(seq.filter((x) => x !== "downloading")).toEqual([
+            "waiting",
+            "downloaded",
+            "unpacking",
+            "done",
+          ]);
+        }
+      }
       const check = ok(await bctr(["-n", "pulled", "images", "check"]));
       expect(check).toMatch(
         new RegExp(`${ref.replaceAll(".", "\\.")} .* complete \\(2/2\\) 1\\.2 MiB/1\\.2 MiB true`),

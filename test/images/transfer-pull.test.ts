@@ -324,7 +324,7 @@ describe.skipIf(!ready)("Transfer: registry → image store", () => {
     expect((await bunker.ctr(["leases", "ls"])).stdout.trim().split("\n").slice(1)).toEqual([]);
   }, 240_000);
 
-  test("progress arrives in order: resolving, pulling, each blob waiting → complete, saved, completed", async () => {
+  test("progress arrives in order: resolving, pulling, each blob waiting → complete, each layer unpacking → unpacked, saved, completed", async () => {
     const { ref: r, image: img } = pushRandom(registry, "test/progress", [300_000, 2_000_000]);
     const { events } = await transferPull(transport, r);
     const what = `OCI Registry (${r})`;
@@ -337,14 +337,32 @@ describe.skipIf(!ready)("Transfer: registry → image store", () => {
       ["saved", r],
       [`Completed pull from ${what}`, ""],
     ]);
+    const isUnpack = (e: Progress) => e.event === "unpacking" || e.event === "unpacked";
     for (const b of blobsOf(img)) {
-      const mine = events.filter((e) => e.desc?.digest === b.desc.digest);
+      const all = events.filter((e) => e.desc?.digest === b.desc.digest);
+      const mine = all.filter((e) => !isUnpack(e));
       expect(mine.map((e) => e.event).filter((e) => e !== "downloading")).toEqual(["waiting", "complete"]);
       expect(mine[0]).toMatchObject({ total: BigInt(b.desc.size), progress: 0n });
       expect(mine.at(-1)).toMatchObject({ total: BigInt(b.desc.size), progress: BigInt(b.desc.size) });
       const offsets = mine.map((e) => Number(e.progress));
       expect(offsets).toEqual([...offsets].sort((a, c) => a - c));
+      // A layer is then applied, reported under its download's name; manifest and config are not.
+      const layer = img.layers.includes(b);
+      expect(all.filter(isUnpack).map((e) => [e.event, e.name, e.progress, e.total])).toEqual(
+        layer
+          ? [
+              ["unpacking", mine[0]!.name, 0n, BigInt(b.desc.size)],
+              ["unpacked", mine[0]!.name, BigInt(b.desc.size), BigInt(b.desc.size)],
+            ]
+          : [],
+      );
+      if (layer) expect(all.slice(-2).map((e) => e.event)).toEqual(["unpacking", "unpacked"]);
     }
+    // Layers are applied in order, all before the image is saved.
+    const at = (event: string, i: number) =>
+      events.findIndex((e) => e.event === event && e.desc?.digest === img.layers[i]!.desc.digest);
+    expect(at("unpacked", 0)).toBeLessThan(at("unpacking", 1));
+    expect(at("unpacked", 1)).toBeLessThan(events.findIndex((e) => e.event === "saved"));
     const manifestKey = `manifest-${img.manifest.desc.digest}`;
     const waiting = (d: string) => events.find((e) => e.event === "waiting" && e.desc?.digest === d);
     expect(waiting(img.manifest.desc.digest)?.parents).toEqual([r]);

@@ -3,7 +3,15 @@
  *  blob changes state, so logs stay readable. Both end with a summary line. */
 import { bytes } from "../cli/units.ts";
 
-export type State = "waiting" | "downloading" | "uploading" | "unpacking" | "exists" | "done";
+export type State =
+  | "waiting"
+  | "downloading"
+  | "uploading"
+  /** Stored, its unpack still to come. */
+  | "downloaded"
+  | "unpacking"
+  | "exists"
+  | "done";
 
 interface Row {
   name: string;
@@ -11,7 +19,7 @@ interface Row {
   offset: number;
   total: number;
   started: number;
-  /** When it reached `done`/`exists`. */
+  /** When its bytes were all there (`downloaded`, `done`, `exists`): the end of its speed. */
   ended?: number;
 }
 
@@ -35,8 +43,15 @@ export class ProgressView {
 
   /** A status line above the blobs ("resolving …", "saved …"). */
   note(line: string): void {
-    if (this.tty) this.lines.push(line);
-    else this.out.write(`${line}\n`);
+    if (this.tty) {
+      this.lines.push(line);
+      this.firstDraw();
+    } else this.out.write(`${line}\n`);
+  }
+
+  /** Draws at once the first time, so even a pull shorter than one tick shows a live frame. */
+  private firstDraw(): void {
+    if (this.drawn === 0) this.draw();
   }
 
   update(name: string, state: State, offset = 0, total = 0): void {
@@ -48,21 +63,23 @@ export class ProgressView {
       this.rows.set(name, row);
     }
     if (row.state === "waiting" && state !== "waiting") row.started = now;
+    // Unpacking counts its own bytes, from where the unpack reports it is.
+    row.offset = state === "unpacking" && changed ? offset : Math.max(row.offset, offset);
     row.state = state;
-    row.offset = Math.max(row.offset, offset);
     if (total) row.total = total;
-    if ((state === "done" || state === "exists") && !row.ended) {
+    if ((state === "done" || state === "exists" || state === "downloaded") && !row.ended) {
       row.ended = now;
       if (row.total) row.offset = row.total;
     }
     if (!this.tty && changed) this.out.write(`${this.format(row, now)}\n`);
+    if (this.tty) this.firstDraw();
   }
 
   private format(r: Row, now: number): string {
     const size = r.total ? `${bytes(r.offset)}/${bytes(r.total)}` : bytes(r.offset);
     const secs = ((r.ended ?? now) - r.started) / 1000;
     const speed =
-      r.state === "downloading" || r.state === "uploading" || r.state === "done"
+      r.state === "downloading" || r.state === "uploading" || r.state === "downloaded" || r.state === "done"
         ? secs > 0.05 && r.offset > 0
           ? ` ${bytes(r.offset / secs)}/s`
           : ""
@@ -83,6 +100,8 @@ export class ProgressView {
   /** Final state, then the summary. */
   finish(ok = true): void {
     if (this.timer) clearInterval(this.timer);
+    // A layer stored but not unpacked by this pull (another one committed its snapshot first).
+    if (ok) for (const r of this.rows.values()) if (r.state === "downloaded") this.update(r.name, "done");
     if (this.tty) this.draw();
     const secs = (Date.now() - this.start) / 1000;
     const total = [...this.rows.values()].reduce((n, r) => n + (r.state === "exists" ? 0 : r.offset), 0);

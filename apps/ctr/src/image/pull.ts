@@ -3,7 +3,7 @@
  *  the image, unpack. Progress goes to a ProgressView; Ctrl-C aborts cleanly. */
 import { Images } from "@bunkerd/proto/containerd/services/images/v1/images_pb.ts";
 import type { Progress } from "@bunkerd/proto/containerd/types/transfer/progress_pb.ts";
-import { type Platform, type PlatformMatcher, platforms } from "@bunkerd/registry";
+import { isLayerType, type Platform, type PlatformMatcher, platforms } from "@bunkerd/registry";
 import type { Daemon } from "../cli/client.ts";
 import { isAlreadyExists, isUnimplemented } from "../cli/errors.ts";
 import { fetchImage } from "./fetch-local.ts";
@@ -51,7 +51,9 @@ function matcherOf(o: PullOptions): PlatformMatcher {
   return ps.length === 1 ? platforms.only(ps[0]!) : platforms.ordered(...ps.map(platforms.normalize));
 }
 
-export function viewTransfer(view: ProgressView, p: Progress) {
+/** One Transfer progress message on the view. With `unpacks` (the daemon unpacks the pull), a
+ *  layer's `complete` is only `downloaded`: it is `done` once the daemon reports it `unpacked`. */
+export function viewTransfer(view: ProgressView, p: Progress, unpacks = false) {
   const total = Number(p.total);
   const offset = Number(p.progress);
   switch (p.event) {
@@ -62,6 +64,12 @@ export function viewTransfer(view: ProgressView, p: Progress) {
     case "uploading":
       return view.update(p.name, "uploading", offset, total);
     case "complete":
+      if (unpacks && p.desc && isLayerType(p.desc.mediaType))
+        return view.update(p.name, "downloaded", total, total);
+      return view.update(p.name, "done", total, total);
+    case "unpacking":
+      return view.update(p.name, "unpacking", offset, total);
+    case "unpacked":
       return view.update(p.name, "done", total, total);
     case "already exists":
       return view.update(p.name, "exists", total, total);
@@ -90,7 +98,7 @@ export async function pull(d: Daemon, o: PullOptions): Promise<Pulled> {
           hostsDir: hostsDirOf(o),
           credentials: await credentialsOf(o.user, o.refresh),
           allMetadata: o.allMetadata,
-          onProgress: (p) => viewTransfer(view, p),
+          onProgress: (p) => viewTransfer(view, p, !o.allPlatforms && !!o.unpack),
           signal: abort.signal,
         });
         if (o.allPlatforms && o.unpack) {

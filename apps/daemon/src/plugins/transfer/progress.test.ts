@@ -48,3 +48,22 @@ test("without a progress function nothing is tracked", () => {
   t.tick();
   t.stop();
 });
+
+test("a layer's unpack is reported under its download job's name: unpacking, then unpacked", () => {
+  const events: ProgressEvent[] = [];
+  const t = new ProgressTracker("reg/img:v1", (p) => events.push(p), 1_000_000);
+  t.addChildren(manifest, [config, layer]);
+  t.add(layer);
+  t.complete(layer);
+  t.unpacking(layer);
+  t.unpacked(layer);
+  t.stop();
+  const name = `layer-${layer.digest}`;
+  const parents = `manifest-${manifest.digest}`;
+  expect(events.map((e) => [e.event, e.name, e.parents?.join(","), e.progress, e.total])).toEqual([
+    ["waiting", name, parents, 0, 1000],
+    ["complete", name, parents, 1000, 1000],
+    ["unpacking", name, parents, 0, 1000],
+    ["unpacked", name, parents, 1000, 1000],
+  ]);
+});

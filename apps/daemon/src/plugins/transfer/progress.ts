@@ -3,7 +3,12 @@
  *  parents' refs, or the image name for the root), then `downloading` with the offset reached
  *  (at most every 300 ms), then `complete` — or `already exists` when the blob was there.
  *  containerd polls the content store's statuses for the offsets; here the fetch loop reports
- *  them, so the events are the same without the polling. */
+ *  them, so the events are the same without the polling.
+ *
+ *  containerd 1.7 reports nothing while unpacking; here a layer applied into a snapshot is
+ *  also reported under its download job's name: `unpacking` (0 of its size) when the apply
+ *  starts, `unpacked` (its size) once the snapshot is committed. A Go ctr shows an event it
+ *  does not know as that job's status text, so these read there too. */
 import type { Descriptor } from "@bunkerd/registry";
 import { refKey } from "./labels.ts";
 
@@ -116,6 +121,29 @@ export class ProgressTracker {
       progress: desc.size,
       total: desc.size,
       desc: job.desc,
+    });
+  }
+
+  /** A stored layer starts being applied into a snapshot. */
+  unpacking(desc: Descriptor): void {
+    this.unpackEvent(desc, "unpacking", 0);
+  }
+
+  /** The layer's snapshot is committed (or was committed meanwhile by another pull). */
+  unpacked(desc: Descriptor): void {
+    this.unpackEvent(desc, "unpacked", desc.size);
+  }
+
+  private unpackEvent(desc: Descriptor, event: string, progress: number): void {
+    if (!this.emit) return;
+    const job = this.jobs.get(desc.digest);
+    this.emit({
+      event,
+      name: job?.name ?? refKey(desc),
+      parents: job?.parents ?? [this.root],
+      progress,
+      total: desc.size,
+      desc,
     });
   }
 

@@ -140,7 +140,7 @@ describe("pull", () => {
     expect(s.content.ingests.size).toBe(0);
   });
 
-  test("progress: resolving, pulling, each blob waiting then complete, saved, completed", async () => {
+  test("progress: resolving, pulling, each blob waiting then complete, each layer unpacking then unpacked, saved, completed", async () => {
     const img = twoLayers();
     const reg = serve(blobsOf(img), { v1: img.manifest });
     const s = services();
@@ -162,8 +162,10 @@ describe("pull", () => {
       [`Completed pull from ${what}`, ""],
     ]);
     const blobs = [img.manifest, img.config, ...img.layers];
+    const isUnpack = (e: ProgressEvent) => e.event === "unpacking" || e.event === "unpacked";
     for (const b of blobs) {
-      const mine = events.filter((e) => e.desc?.digest === b.desc.digest);
+      const all = events.filter((e) => e.desc?.digest === b.desc.digest);
+      const mine = all.filter((e) => !isUnpack(e));
       expect(mine[0]).toMatchObject({
         event: "waiting",
         name: refKey(b.desc),
@@ -172,7 +174,24 @@ describe("pull", () => {
       });
       expect(mine.at(-1)).toMatchObject({ event: "complete", progress: b.desc.size, total: b.desc.size });
       expect(mine.slice(1, -1).every((e) => e.event === "downloading")).toBe(true);
+      // Under the download's name, after its complete: unpacking (0 of the size), then unpacked.
+      const unpacks = all.filter(isUnpack);
+      if (!img.layers.includes(b)) {
+        expect(unpacks).toEqual([]);
+        continue;
+      }
+      expect(all.slice(-2)).toEqual(unpacks);
+      expect(unpacks.map((e) => [e.event, e.name, e.parents, e.progress, e.total])).toEqual([
+        ["unpacking", refKey(b.desc), [refKey(img.manifest.desc)], 0, b.desc.size],
+        ["unpacked", refKey(b.desc), [refKey(img.manifest.desc)], b.desc.size, b.desc.size],
+      ]);
     }
+    // Layers are applied in order: layer 0 unpacked before layer 1 starts unpacking.
+    const at = (event: string, b: Blob) =>
+      events.findIndex((e) => e.event === event && e.desc?.digest === b.desc.digest);
+    expect(at("unpacked", img.layers[0]!)).toBeLessThan(at("unpacking", img.layers[1]!));
+    // Unpack events come before the image is saved.
+    expect(events.findLastIndex(isUnpack)).toBeLessThan(events.findIndex((e) => e.event === "saved"));
     const parents = (d: Blob) =>
       events.find((e) => e.event === "waiting" && e.desc?.digest === d.desc.digest)?.parents;
     expect(parents(img.manifest)).toEqual([src.reference]);
@@ -334,8 +353,14 @@ describe("pull", () => {
     // Another namespace: its own content, the same snapshots are not there either; same one: skipped.
     reg.requests.length = 0;
     s.content.blobs.get(NS)!.delete(img.layers[0]!.desc.digest);
-    await pull(s, src, target(`${src.reference}-again`), { ns: NS, signal: new AbortController().signal });
+    const events: ProgressEvent[] = [];
+    await pull(s, src, target(`${src.reference}-again`), {
+      ns: NS,
+      signal: new AbortController().signal,
+      progress: (p) => events.push(p),
+    });
     expect(blobGets(reg)).toEqual([]);
+    expect(events.filter((e) => e.event === "unpacking" || e.event === "unpacked")).toEqual([]);
     expect(s.differ.applied.length).toBe(2);
   });
 

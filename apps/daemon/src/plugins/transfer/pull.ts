@@ -326,6 +326,8 @@ class Pull {
               const r = await this.fetch(l, { labels: () => this.sourceLabel(l, undefined, {}) });
               if (!r.labels) await this.appendSource(l);
             }),
+          onLayer: (l, state) =>
+            state === "unpacking" ? this.tracker.unpacking(l) : this.tracker.unpacked(l),
         }).catch((e) => this.fail(e));
         // Awaited after the walk; until then a failure must not count as unhandled.
         job.catch(() => {});

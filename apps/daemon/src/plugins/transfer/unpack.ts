@@ -79,6 +79,8 @@ export interface UnpackJob {
   layers: Descriptor[];
   /** Stores a layer's blob (download, labels, progress). */
   fetchLayer(desc: Descriptor): Promise<void>;
+  /** Told when a stored layer starts being applied, and when its snapshot is committed. */
+  onLayer?: (desc: Descriptor, state: "unpacking" | "unpacked") => void;
 }
 
 export interface ImageConfig {
@@ -212,6 +214,7 @@ export async function unpack(d: UnpackDeps, job: UnpackJob): Promise<void> {
         try {
           await fetched(i);
           job.signal.throwIfAborted();
+          job.onLayer?.(layer, "unpacking");
           const blob = await d.content.blobPath(ns, layer.digest);
           const applied = await d.differ
             .apply(layer, mounts, { blobPath: blob.path, tmpMountsDir: d.tmpMountsDir })
@@ -236,10 +239,11 @@ export async function unpack(d: UnpackDeps, job: UnpackJob): Promise<void> {
         } catch (e) {
           await abort();
           // Committed meanwhile by someone else: theirs is as good as ours.
-          if (isKind(e, Kind.AlreadyExists)) return;
+          if (isKind(e, Kind.AlreadyExists)) return job.onLayer?.(layer, "unpacked");
           throw wrap(`failed to commit snapshot ${key}`, e);
         }
         made = true;
+        job.onLayer?.(layer, "unpacked");
       });
     }
   }
