@@ -1,8 +1,10 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { cleanName, readArchive } from "./archive-read.ts";
 import { header, padding, trailer } from "./tar-writer.ts";
-import { memoryServices } from "./testkit.ts";
+import { memoryServices, removeMemoryStores } from "./testkit.ts";
+
+afterAll(removeMemoryStores);
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const sha = (b: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;

@@ -1,12 +1,14 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { MediaType } from "@bunkerd/registry";
 import { exportStream } from "./export.ts";
 import { importStream } from "./import.ts";
 import { TarReader } from "./tar-reader.ts";
 import { header, padding, trailer } from "./tar-writer.ts";
-import { memoryServices } from "./testkit.ts";
+import { memoryServices, removeMemoryStores } from "./testkit.ts";
 import type { ExportStreamTarget, ImageStoreTarget, ImportStreamSource } from "./types.ts";
+
+afterAll(removeMemoryStores);
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const sha = (b: Uint8Array) => `sha256:${new Bun.CryptoHasher("sha256").update(b).digest("hex")}`;

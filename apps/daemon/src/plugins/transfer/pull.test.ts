@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,8 +20,10 @@ import { chainIds } from "./chainid.ts";
 import { refKey } from "./labels.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { pull } from "./pull.ts";
-import { memoryServices, type Services } from "./testkit.ts";
+import { memoryServices, removeMemoryStores, type Services } from "./testkit.ts";
 import type { ImageStoreTarget, RegistrySource } from "./types.ts";
+
+afterAll(removeMemoryStores);
 
 const NS = "default";
 const amd64 = { os: "linux", architecture: "amd64" };

@@ -24,8 +24,15 @@ interface Ingest {
   open: boolean;
 }
 
+// Every store's blob dir, for removeMemoryStores(): each test file using these stand-ins calls
+// it from its own afterAll (bun test evaluates this module once for all files of a run).
+const madeDirs: string[] = [];
+export function removeMemoryStores(): void {
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export class MemoryContent implements IngestApi {
-  readonly dir = mkdtempSync(join(tmpdir(), "transfer-content-"));
+  readonly dir = madeDirs[madeDirs.push(mkdtempSync(join(tmpdir(), "transfer-content-"))) - 1]!;
   /** ns → digest → labels */
   readonly blobs = new Map<string, Map<string, Labels>>();
   readonly ingests = new Map<string, Ingest>();
