@@ -63,6 +63,10 @@ export {
 export * as platforms from "./platforms/index.ts";
 export type { Platform, PlatformMatcher } from "./platforms/index.ts";
 
+// ── What a pull names and labels: ingest refs, GC children, distribution source, chain IDs ──
+export { appendSource, childrenLabels, distributionSource, Label, refKey } from "./image-labels.ts";
+export { chainId, chainIds } from "./chainid.ts";
+
 // ── Verification, digests, concurrency ──────────────────────────────────────────────
 export { collect, type Expected, verified, Verifier } from "./verify.ts";
 export { digestOf, isDigest, validateDigest } from "./digest.ts";

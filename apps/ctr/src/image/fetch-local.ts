@@ -15,7 +15,7 @@ import {
 } from "@bunkerd/registry";
 import type { Daemon } from "../cli/client.ts";
 import { hasContent, readBlob, setLabels, writeContent } from "./content.ts";
-import { childrenLabels, distributionSource, refKey } from "./labels.ts";
+import { childrenLabels, distributionSource, refKey } from "@bunkerd/registry";
 import type { ProgressView } from "./progress.ts";
 
 export interface FetchOptions {
@@ -38,7 +38,8 @@ export async function fetchImage(
   o: FetchOptions,
 ): Promise<void> {
   const fetcher = resolver.fetcher(name);
-  const source = distributionSource(name);
+  const { key: sourceKey, repository } = distributionSource(name);
+  const source = { [sourceKey]: repository };
   const layers: Descriptor[] = [];
 
   const handle = async (desc: Descriptor): Promise<void> => {

@@ -17,7 +17,7 @@ import {
 import type { Daemon } from "../cli/client.ts";
 import { isAlreadyExists } from "../cli/errors.ts";
 import { hasContent, setLabels, writeContent } from "./content.ts";
-import { childrenLabels } from "./labels.ts";
+import { childrenLabels } from "@bunkerd/registry";
 import { readTar } from "./tar.ts";
 import { unpackImage } from "./unpack.ts";
 import { manifestFor, readConfig } from "./walk.ts";

@@ -12,7 +12,7 @@ import {
 } from "@bunkerd/registry";
 import type { Daemon } from "../cli/client.ts";
 import { readBlob, readContent } from "./content.ts";
-import { refKey } from "./labels.ts";
+import { refKey } from "@bunkerd/registry";
 import type { ProgressView } from "./progress.ts";
 import type { RegistryFlags } from "./registry.ts";
 import { resolverFor } from "./registry.ts";

@@ -9,8 +9,8 @@ import type { Descriptor, ImageManifest } from "@bunkerd/registry";
 import type { Daemon } from "../cli/client.ts";
 import { isAlreadyExists, isNotFound } from "../cli/errors.ts";
 import { setLabels } from "./content.ts";
-import { GC_SNAPSHOT, UNCOMPRESSED } from "./labels.ts";
-import { chainIds, type ImageConfig } from "./walk.ts";
+import type { ImageConfig } from "./walk.ts";
+import { chainIds, Label } from "@bunkerd/registry";
 
 export interface UnpackOptions {
   snapshotter: string;
@@ -74,11 +74,11 @@ export async function unpackImage(
       // Committed (the key is gone) or failed: either way the active snapshot goes.
       await snapshots.remove({ snapshotter, key }).catch(() => {});
     }
-    await setLabels(d, layer.digest, { [UNCOMPRESSED]: diffIds[i]! });
+    await setLabels(d, layer.digest, { [Label.uncompressed]: diffIds[i]! });
     o.onLayer?.(layer, "done");
     parent = chainId;
   }
   const top = chain.at(-1) ?? "";
-  if (top) await setLabels(d, manifest.config.digest, { [`${GC_SNAPSHOT}${snapshotter}`]: top });
+  if (top) await setLabels(d, manifest.config.digest, { [`${Label.gcSnapshot}${snapshotter}`]: top });
   return top;
 }

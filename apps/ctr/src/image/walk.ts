@@ -1,6 +1,7 @@
 /** Walking an image's content in the store the way containerd's images package does: the
  *  manifest for a platform, the image's size, its platforms, what is present, chain IDs. */
 import {
+  chainIds,
   type Descriptor,
   type ImageIndex,
   type ImageManifest,
@@ -142,15 +143,6 @@ export async function checkImage(
   const missing: Descriptor[] = [];
   for (const desc of required) ((await hasContent(d, desc.digest)) ? present : missing).push(desc);
   return { available: true, required, present, missing };
-}
-
-const sha256 = (s: string) => `sha256:${new Bun.CryptoHasher("sha256").update(s).digest("hex")}`;
-
-/** Chain IDs of a layer stack (the OCI image spec's ChainID), one per layer. */
-export function chainIds(diffIds: string[]): string[] {
-  const out: string[] = [];
-  for (const id of diffIds) out.push(out.length ? sha256(`${out.at(-1)} ${id}`) : id);
-  return out;
 }
 
 /** The top chain ID of the image for `matcher`, from its config's diff IDs. */

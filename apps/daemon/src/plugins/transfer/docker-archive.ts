@@ -19,7 +19,7 @@ import {
 } from "@bunkerd/registry";
 import type { ArchiveContents } from "./archive-read.ts";
 import type { IngestApi } from "./fetch.ts";
-import { Label } from "./labels.ts";
+import { Label } from "@bunkerd/registry";
 import { dockerManifestBytes, indexBytes } from "./oci-json.ts";
 import { writeBlob, writeBytes } from "./write-blob.ts";
 

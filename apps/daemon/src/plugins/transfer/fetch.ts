@@ -16,7 +16,7 @@
 import { BunkerError, failedPrecondition, Kind } from "@bunkerd/plugin-api";
 import type { Descriptor, Fetcher } from "@bunkerd/registry";
 import type { OpenOptions, Opened } from "./ingest.ts";
-import { refKey } from "./labels.ts";
+import { refKey } from "@bunkerd/registry";
 import type { ProgressTracker } from "./progress.ts";
 
 /** Bytes per write call to the content worker. */

@@ -26,7 +26,7 @@ import {
 import { readArchive } from "./archive-read.ts";
 import { dockerIndex } from "./docker-archive.ts";
 import { REF_SOURCE, storeNames, withoutRefSource } from "./image-names.ts";
-import { childrenLabels, Label } from "./labels.ts";
+import { childrenLabels, Label } from "@bunkerd/registry";
 import { LEASE_EXPIRY_MS, type PullServices } from "./pull.ts";
 import type { ImageStoreTarget, ImportStreamSource, TransferOptions } from "./types.ts";
 import { parseImageConfig, type UnpackPlatform, unpack } from "./unpack.ts";

@@ -2,7 +2,7 @@
  *  snapshotter, image records), image store → registry pushes, archive imports and exports,
  *  and the ingest sessions they drive in the content worker. */
 export { type ArchiveContents, cleanName, JSON_LIMIT, maybeGunzip, readArchive } from "./archive-read.ts";
-export { chainId, chainIds } from "./chainid.ts";
+export { chainId, chainIds } from "@bunkerd/registry";
 export { type TransferConfig, defaultConfig, parseConfig } from "./config.ts";
 export { type FetchContext, fetchBlob, type IngestApi, Inflight, WRITE_CHUNK } from "./fetch.ts";
 export { dockerIndex, ociReferenceName } from "./docker-archive.ts";
@@ -10,7 +10,7 @@ export { type ExportServices, exportStream } from "./export.ts";
 export { refTranslator, storeNames } from "./image-names.ts";
 export { importStream, storeImage } from "./import.ts";
 export { IngestSessions, type Opened, type OpenOptions } from "./ingest.ts";
-export { appendSource, childrenLabels, distributionSource, Label, refKey } from "./labels.ts";
+export { appendSource, childrenLabels, distributionSource, Label, refKey } from "@bunkerd/registry";
 export { DEFAULT_SNAPSHOTTER, ingestSessions, TRANSFER_WORKER, transferLocal } from "./plugin.ts";
 export { type ProgressEvent, type ProgressFn, ProgressTracker } from "./progress.ts";
 export { type ImageRecord, LEASE_EXPIRY_MS, type PullServices, pull } from "./pull.ts";

@@ -11,7 +11,7 @@ import { openMetadata, write } from "../metadata/db.ts";
 import { createLease } from "../metadata/leases.ts";
 import { fetchBlob, Inflight } from "./fetch.ts";
 import { IngestSessions } from "./ingest.ts";
-import { refKey } from "./labels.ts";
+import { refKey } from "@bunkerd/registry";
 import { ProgressTracker } from "./progress.ts";
 
 // The sessions over the real namespaced content store (local blobs + SQLite records).

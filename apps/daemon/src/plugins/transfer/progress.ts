@@ -10,7 +10,7 @@
  *  starts, `unpacked` (its size) once the snapshot is committed. A Go ctr shows an event it
  *  does not know as that job's status text, so these read there too. */
 import type { Descriptor } from "@bunkerd/registry";
-import { refKey } from "./labels.ts";
+import { refKey } from "@bunkerd/registry";
 
 export interface ProgressEvent {
   event: string;

@@ -16,8 +16,8 @@ import {
   buildIndex,
   type TestImage,
 } from "../../../../../packages/registry/src/testutil/image.ts";
-import { chainIds } from "./chainid.ts";
-import { refKey } from "./labels.ts";
+import { chainIds } from "@bunkerd/registry";
+import { refKey } from "@bunkerd/registry";
 import type { ProgressEvent } from "./progress.ts";
 import { pull } from "./pull.ts";
 import { memoryServices, removeMemoryStores, type Services } from "./testkit.ts";

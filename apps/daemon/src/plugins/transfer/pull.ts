@@ -47,7 +47,7 @@ import {
   type Inflight,
 } from "./fetch.ts";
 import { validateLabel } from "../metadata/validate.ts";
-import { appendSource, childrenLabels, distributionSource, Label } from "./labels.ts";
+import { appendSource, childrenLabels, distributionSource, Label } from "@bunkerd/registry";
 import { type ProgressFn, ProgressTracker } from "./progress.ts";
 import type { ImageStoreTarget, RegistrySource, TransferOptions } from "./types.ts";
 import { type ContentApi, type DifferApi, type SnapshotsApi, type UnpackPlatform, unpack } from "./unpack.ts";

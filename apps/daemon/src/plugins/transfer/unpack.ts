@@ -12,9 +12,9 @@ import { BunkerError, invalidArgument, Kind, toBunkerError } from "@bunkerd/plug
 import { type Descriptor, platforms as P, type Platform, type PlatformMatcher } from "@bunkerd/registry";
 import type { Mount } from "../../services/diff/service.ts";
 import type { Labels, Scope } from "../../services/snapshots/index.ts";
-import { chainIds } from "./chainid.ts";
+import { chainIds } from "@bunkerd/registry";
 import type { Inflight } from "./fetch.ts";
-import { Label } from "./labels.ts";
+import { Label } from "@bunkerd/registry";
 
 /** The snapshots service's by-name calls (a proxy to the snapshotter worker). */
 export interface SnapshotsApi {

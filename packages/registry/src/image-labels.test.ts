@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { MediaType } from "@bunkerd/registry";
+import { MediaType } from "./media-types.ts";
 import { chainId, chainIds } from "./chainid.ts";
-import { appendSource, childrenLabels, distributionSource, refKey } from "./labels.ts";
+import { appendSource, childrenLabels, distributionSource, refKey } from "./image-labels.ts";
 
 const d = (mediaType: string, n: number, annotations?: Record<string, string>) => ({
   mediaType,

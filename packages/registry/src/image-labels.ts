@@ -1,16 +1,12 @@
-/** The names and labels a pull gives content, as containerd 1.7 does:
+/** The names and labels a pull gives content, as containerd 1.7 does (the daemon's Transfer pull
+ *  and bctr's client-side pull both use them):
  *  - ingest refs (`remotes.MakeRefKey`): `<kind>-<digest>`, the ref name annotation before an `@`;
  *  - children refs for the collector (`images.ChildGCLabels` + `SetChildrenMappedLabels`);
  *  - `containerd.io/distribution.source.<host>` (`docker.AppendDistributionSourceLabel`). */
-import {
-  DISTRIBUTION_SOURCE_LABEL,
-  type Descriptor,
-  isConfigType,
-  isIndexType,
-  isLayerType,
-  isManifestType,
-  parseReference,
-} from "@bunkerd/registry";
+import type { Descriptor } from "./manifest.ts";
+import { isConfigType, isIndexType, isLayerType, isManifestType } from "./media-types.ts";
+import { DISTRIBUTION_SOURCE_LABEL } from "./push.ts";
+import { parseReference } from "./reference.ts";
 
 export const Label = {
   uncompressed: "containerd.io/uncompressed",
